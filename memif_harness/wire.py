@@ -1,0 +1,248 @@
+"""Control messages: pack and parse the nine 128-byte memif datagrams at their fixed offsets.
+
+Layouts follow protocol.md A.2 (little-endian, packed). Parsing accepts non-zero padding and
+checks only what the layout itself demands (size, known type); meaning is checked by the
+state machine. Strings are NUL-terminated; senders truncate them to ``field - 1`` bytes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+from typing import ClassVar
+
+from .constants import MSG_SIZE, NAME_SIZE, REASON_SIZE, SECRET_SIZE, VERSION, MsgType
+from .errors import ErrorCode, RemoteProtocolError
+
+__all__ = [
+    "Ack",
+    "AddRegion",
+    "AddRing",
+    "Connect",
+    "Connected",
+    "Disconnect",
+    "Hello",
+    "Init",
+    "Message",
+    "pack",
+    "parse",
+]
+
+_TYPE = struct.Struct("<H")
+
+
+def _cstr(raw: bytes) -> str:
+    """Decode a NUL-terminated field (bytes after the first NUL are ignored)."""
+    return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+def _field(text: str, size: int) -> bytes:
+    """Encode ``text`` into a NUL-terminated field of ``size`` bytes, truncating as C senders do."""
+    return text.encode()[: size - 1]
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Message:
+    """Base of all control messages; ``TYPE`` is the wire type, ``FORMAT`` the payload layout."""
+
+    TYPE: ClassVar[MsgType] = MsgType.NONE
+    FORMAT: ClassVar[struct.Struct] = struct.Struct("<")
+
+    def _values(self) -> tuple[object, ...]:
+        return ()
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Ack(Message):
+    """Master's acknowledgement of each slave message but CONNECT."""
+
+    TYPE = MsgType.ACK
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Hello(Message):
+    """First message of the master: its name, version range and limits."""
+
+    TYPE = MsgType.HELLO
+    FORMAT = struct.Struct(f"<{NAME_SIZE}sHHHHHB")
+    name: str = ""
+    min_version: int = VERSION
+    max_version: int = VERSION
+    max_region: int = 255
+    max_m2s_ring: int = 255
+    max_s2m_ring: int = 255
+    max_log2_ring_size: int = 14
+
+    def _values(self) -> tuple[object, ...]:
+        return (
+            _field(self.name, NAME_SIZE),
+            self.min_version,
+            self.max_version,
+            self.max_region,
+            self.max_m2s_ring,
+            self.max_s2m_ring,
+            self.max_log2_ring_size,
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Init(Message):
+    """Slave's request to connect to interface ``id`` of the listening socket."""
+
+    TYPE = MsgType.INIT
+    FORMAT = struct.Struct(f"<HIB{SECRET_SIZE}s{NAME_SIZE}s")
+    version: int = VERSION
+    id: int = 0
+    mode: int = 0
+    secret: str = ""
+    name: str = ""
+
+    def _values(self) -> tuple[object, ...]:
+        return (
+            self.version,
+            self.id,
+            self.mode,
+            _field(self.secret, SECRET_SIZE),
+            _field(self.name, NAME_SIZE),
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class AddRegion(Message):
+    """A shared-memory region; the memfd travels with it in SCM_RIGHTS."""
+
+    TYPE = MsgType.ADD_REGION
+    FORMAT = struct.Struct("<HQ")
+    index: int = 0
+    size: int = 0
+
+    def _values(self) -> tuple[object, ...]:
+        return (self.index, self.size)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class AddRing(Message):
+    """A ring inside a region; its interrupt eventfd travels with it in SCM_RIGHTS."""
+
+    TYPE = MsgType.ADD_RING
+    FORMAT = struct.Struct("<HHHIBH")
+    FLAG_S2M: ClassVar[int] = 1
+    flags: int = 0
+    index: int = 0
+    region: int = 0
+    offset: int = 0
+    log2_ring_size: int = 0
+    private_hdr_size: int = 0
+
+    @property
+    def is_s2m(self) -> bool:
+        """Whether this ring carries slave-to-master traffic."""
+        return bool(self.flags & self.FLAG_S2M)
+
+    def _values(self) -> tuple[object, ...]:
+        return (
+            self.flags,
+            self.index,
+            self.region,
+            self.offset,
+            self.log2_ring_size,
+            self.private_hdr_size,
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Connect(Message):
+    """Slave's last handshake message: its interface name."""
+
+    TYPE = MsgType.CONNECT
+    FORMAT = struct.Struct(f"<{NAME_SIZE}s")
+    if_name: str = ""
+
+    def _values(self) -> tuple[object, ...]:
+        return (_field(self.if_name, NAME_SIZE),)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Connected(Message):
+    """Master's answer to CONNECT: its interface name; the link is up."""
+
+    TYPE = MsgType.CONNECTED
+    FORMAT = struct.Struct(f"<{NAME_SIZE}s")
+    if_name: str = ""
+
+    def _values(self) -> tuple[object, ...]:
+        return (_field(self.if_name, NAME_SIZE),)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Disconnect(Message):
+    """Either side, any time: a code (normally 0) and a reason; the socket closes after it."""
+
+    TYPE = MsgType.DISCONNECT
+    FORMAT = struct.Struct(f"<I{REASON_SIZE}s")
+    code: int = 0
+    reason: str = ""
+
+    def _values(self) -> tuple[object, ...]:
+        return (self.code, _field(self.reason, REASON_SIZE))
+
+
+MESSAGE_TYPES: dict[MsgType, type[Message]] = {
+    cls.TYPE: cls for cls in (Ack, Hello, Init, AddRegion, AddRing, Connect, Connected, Disconnect)
+}
+
+
+def pack(msg: Message) -> bytes:
+    """The exact 128-byte datagram for ``msg``, zero-padded."""
+    payload = msg.FORMAT.pack(*msg._values())
+    return (_TYPE.pack(msg.TYPE) + payload).ljust(MSG_SIZE, b"\0")
+
+
+def parse(data: bytes) -> Message:
+    """Decode one datagram; a wrong size or unknown type raises :class:`RemoteProtocolError`."""
+    if len(data) != MSG_SIZE:
+        raise RemoteProtocolError(
+            f"recvmsg: malformed message ({len(data)} bytes, expected {MSG_SIZE})",
+            ErrorCode.MFMSG,
+        )
+    (raw_type,) = _TYPE.unpack_from(data)
+    try:
+        cls = MESSAGE_TYPES[MsgType(raw_type)]
+    except (ValueError, KeyError):
+        raise RemoteProtocolError(
+            f"unknown message type (0x{raw_type:x})", ErrorCode.UNKNOWN_MSG
+        ) from None
+    fields = cls.FORMAT.unpack_from(data, _TYPE.size)
+    if cls is Hello:
+        name, *rest = fields
+        return Hello(
+            name=_cstr(name),
+            min_version=rest[0],
+            max_version=rest[1],
+            max_region=rest[2],
+            max_m2s_ring=rest[3],
+            max_s2m_ring=rest[4],
+            max_log2_ring_size=rest[5],
+        )
+    if cls is Init:
+        version, id_, mode, secret, name = fields
+        return Init(version=version, id=id_, mode=mode, secret=_cstr(secret), name=_cstr(name))
+    if cls is AddRegion:
+        return AddRegion(index=fields[0], size=fields[1])
+    if cls is AddRing:
+        flags, index, region, offset, log2, priv = fields
+        return AddRing(
+            flags=flags,
+            index=index,
+            region=region,
+            offset=offset,
+            log2_ring_size=log2,
+            private_hdr_size=priv,
+        )
+    if cls is Connect:
+        return Connect(if_name=_cstr(fields[0]))
+    if cls is Connected:
+        return Connected(if_name=_cstr(fields[0]))
+    if cls is Disconnect:
+        return Disconnect(code=fields[0], reason=_cstr(fields[1]))
+    return Ack()
