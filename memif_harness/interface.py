@@ -1,0 +1,378 @@
+"""One memif interface (libmemif's *connection*): its control channel, memory and queues.
+
+The interface reacts to control-channel events: a slave creates its region, rings and
+eventfds on HELLO; a master maps what the slave sent on CONNECT and checks every ring. Once
+the link is up it holds one :class:`TxQueue` and one :class:`RxQueue` per ring. All socket
+work is done by :class:`memif_harness.memif.Memif`, which owns the interface.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .config import InterfaceConfig, RunParams
+from .constants import ADD_RING_FLAG_S2M, RingType, Role, RxMode
+from .control import ControlChannel
+from .errors import ErrorCode, MemifError
+from .events import ConnectRequested
+from .layout import CopyLayout
+from .queue import BytesLike, RxQueue, TxBuffer, TxQueue
+from .ring import Ring
+from .shm import Region
+from .wire import AddRegion, AddRing
+
+ConnCallback = Callable[["Interface", Any], None]
+InterruptCallback = Callable[["Interface", Any, int], None]
+
+
+@dataclasses.dataclass
+class InterfaceCounters:
+    """Connection-level counters reported by ``get_details``."""
+
+    connects: int = 0
+    disconnects: int = 0
+    #: Connections we closed because the peer broke the protocol.
+    protocol_errors: int = 0
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class QueueDetails:
+    """One queue as ``get_details`` reports it (libmemif's ``memif_queue_details_t``)."""
+
+    qid: int
+    ring: str
+    region: int
+    ring_size: int
+    flags: int
+    head: int
+    tail: int
+    buffer_size: int
+    packets: int
+    bytes: int
+    bad_descriptors: int
+    ring_full: int
+    interrupts: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Details:
+    """What ``memif_get_details`` reports, plus our counters."""
+
+    if_name: str
+    inst_name: str
+    remote_if_name: str
+    remote_inst_name: str
+    id: int
+    secret: str
+    role: Role
+    mode: int
+    socket_path: str
+    regions: tuple[tuple[int, int, bool], ...]  # (index, size, sealed)
+    rx_queues: tuple[QueueDetails, ...]
+    tx_queues: tuple[QueueDetails, ...]
+    link_up: bool
+    error: str
+    remote_error: str
+    counters: InterfaceCounters
+
+
+class Interface:
+    """A memif interface; create it through :meth:`Memif.create`."""
+
+    def __init__(
+        self,
+        config: InterfaceConfig,
+        *,
+        on_connect: ConnCallback | None = None,
+        on_disconnect: ConnCallback | None = None,
+        on_interrupt: InterruptCallback | None = None,
+        private_ctx: Any = None,
+    ) -> None:
+        self.config = config
+        self.on_connect = on_connect
+        self.on_disconnect = on_disconnect
+        self.on_interrupt = on_interrupt
+        self.private_ctx = private_ctx
+        self.counters = InterfaceCounters()
+        #: Guards memory and queues against a disconnect from another thread.
+        self.lock = threading.RLock()
+        self.channel: ControlChannel | None = None
+        self.sock: socket.socket | None = None
+        self.link_up = False
+        self.run: RunParams | None = None
+        self.regions: list[Region] = []
+        self.tx_queues: list[TxQueue] = []
+        self.rx_queues: list[RxQueue] = []
+        self.rx_modes: dict[int, RxMode] = {}
+        self.peer_name = ""
+        self.peer_if_name = ""
+        self.local_reason = ""
+        self.remote_reason = ""
+        self._rings: list[tuple[AddRing, Ring, int]] = []
+        self._layout: CopyLayout | None = None
+
+    @property
+    def role(self) -> Role:
+        """Our role."""
+        return self.config.role
+
+    @property
+    def connected(self) -> bool:
+        """Whether a control connection exists (in any state)."""
+        return self.channel is not None
+
+    # -- slave: create memory on HELLO ----------------------------------------------------
+
+    def prepare_memory(
+        self, run: RunParams
+    ) -> tuple[list[tuple[AddRegion, int]], list[tuple[AddRing, int]]]:
+        """Slave: create the copy-mode region, rings and eventfds that ``run`` asks for."""
+        cfg = self.config
+        layout = CopyLayout(
+            n_s2m=run.num_s2m_rings,
+            n_m2s=run.num_m2s_rings,
+            log2_ring_size=run.log2_ring_size,
+            buffer_size=run.buffer_size,
+            cacheline=cfg.cacheline,
+        )
+        region = Region.create(layout.size, f"memif {cfg.id} region 0")
+        self.regions = [region]
+        self._layout = layout
+        self.run = run
+        rings = []
+        for ring_type, count in (
+            (RingType.S2M, run.num_s2m_rings),
+            (RingType.M2S, run.num_m2s_rings),
+        ):
+            for index in range(count):
+                offset = layout.ring_offset(ring_type, index)
+                ring = Ring(region, offset, run.log2_ring_size, cfg.cacheline)
+                ring.init()
+                efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+                msg = AddRing(
+                    flags=ADD_RING_FLAG_S2M if ring_type is RingType.S2M else 0,
+                    index=index,
+                    region=0,
+                    offset=offset,
+                    log2_ring_size=run.log2_ring_size,
+                )
+                self._rings.append((msg, ring, efd))
+                rings.append((msg, efd))
+        return [(AddRegion(index=0, size=layout.size), region.fd)], rings
+
+    # -- master: map memory on CONNECT ----------------------------------------------------
+
+    def map_memory(self, request: ConnectRequested) -> None:
+        """Master: map the slave's regions and rings; RemoteProtocolError if anything misfits.
+
+        Takes ownership of every fd in ``request``, also when it raises (then call
+        :meth:`release_memory`).
+        """
+        regions, rings = list(request.regions), list(request.rings)
+        try:
+            while regions:
+                msg, fd = regions.pop(0)
+                self.regions.append(Region.attach(fd, msg.size, index=msg.index))
+            while rings:
+                ring_msg, efd = rings.pop(0)
+                try:
+                    ring = Ring.locate(
+                        self.regions[ring_msg.region],
+                        ring_msg.offset,
+                        ring_msg.log2_ring_size,
+                        self.config.cacheline,
+                    )
+                    direction = "rx" if ring_msg.is_s2m else "tx"
+                    ring.check_cookie(f"{direction} ring {ring_msg.index}")
+                except BaseException:
+                    os.close(efd)
+                    raise
+                self._rings.append((ring_msg, ring, efd))
+        except BaseException:
+            for _, fd in (*regions, *rings):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            raise
+        n_s2m = sum(m.is_s2m for m, _, _ in self._rings)
+        self.run = RunParams(
+            num_s2m_rings=n_s2m,
+            num_m2s_rings=len(self._rings) - n_s2m,
+            log2_ring_size=max(m.log2_ring_size for m, _, _ in self._rings),
+            buffer_size=0,
+        )
+
+    # -- both -----------------------------------------------------------------------------
+
+    def build_queues(self) -> None:
+        """Link up: one queue per ring; a slave posts its whole receive ring at once."""
+        cfg = self.config
+        layout = self._layout if self.role is Role.SLAVE else None
+        for msg, ring, efd in self._rings:
+            ours_tx = msg.is_s2m == (self.role is Role.SLAVE)
+            cls = TxQueue if ours_tx else RxQueue
+            queue = cls(
+                self.role,
+                ring,
+                self.regions,
+                index=msg.index,
+                layout=layout,
+                mode=cfg.mode,
+                eventfd=efd,
+            )
+            if isinstance(queue, TxQueue):
+                self.tx_queues.append(queue)
+            else:
+                queue.set_rx_mode(self.rx_modes.get(msg.index, RxMode.INTERRUPT))
+                if self.role is Role.SLAVE:
+                    queue.refill()
+                self.rx_queues.append(queue)
+        self.link_up = True
+        self.counters.connects += 1
+
+    def release_memory(self) -> None:
+        """Drop queues, unmap regions and close eventfds (after any disconnect)."""
+        with self.lock:
+            self.link_up = False
+            self.tx_queues, self.rx_queues = [], []
+            for _, _, efd in self._rings:
+                with contextlib.suppress(OSError):
+                    os.close(efd)
+            self._rings = []
+            for region in self.regions:
+                region.close()
+            self.regions = []
+            self._layout = None
+
+    def interrupt_fds(self) -> list[tuple[int, int]]:
+        """``(eventfd, qid)`` of every receive queue, for watching interrupts."""
+        return [(q.eventfd, q.index) for q in self.rx_queues if q.eventfd is not None]
+
+    def queue(self, kind: str, qid: int) -> TxQueue | RxQueue:
+        """The tx or rx queue ``qid``; MemifError NOCONN/QID when there is none."""
+        if not self.link_up:
+            raise MemifError("interface is not connected", ErrorCode.NOCONN)
+        queues: list[TxQueue] | list[RxQueue] = self.tx_queues if kind == "tx" else self.rx_queues
+        if not 0 <= qid < len(queues):
+            raise MemifError(f"no {kind} queue {qid} (have {len(queues)})", ErrorCode.QID)
+        return queues[qid]
+
+    # -- libmemif data-path API -------------------------------------------------------------
+
+    def get_queue_efd(self, qid: int) -> int:
+        """``memif_get_queue_efd``: the eventfd that signals receive queue ``qid``."""
+        with self.lock:
+            queue = self.queue("rx", qid)
+            assert queue.eventfd is not None
+            return queue.eventfd
+
+    def set_rx_mode(self, mode: RxMode, qid: int) -> None:
+        """``memif_set_rx_mode``: polling sets MASK_INT on our receive ring, interrupt clears it.
+
+        Remembered across reconnects; may be called before the link is up.
+        """
+        with self.lock:
+            self.rx_modes[qid] = mode
+            if self.link_up:
+                rxq = self.queue("rx", qid)
+                assert isinstance(rxq, RxQueue)
+                rxq.set_rx_mode(mode)
+
+    def rx_burst(self, qid: int, count: int = 256) -> list[memoryview]:
+        """``memif_rx_burst``: up to ``count`` received frames as views into shared memory.
+
+        The views stay valid until :meth:`buffer_free` / :meth:`refill_queue` gives the
+        slots back. A peer's bad descriptor raises :class:`RemoteProtocolError`.
+        """
+        with self.lock:
+            rxq = self.queue("rx", qid)
+            assert isinstance(rxq, RxQueue)
+            rxq.ack_interrupt()
+            return rxq.recv(count)
+
+    def buffer_free(self, qid: int, count: int | None = None) -> None:
+        """``memif_buffer_free``: give back the oldest ``count`` received frames (all: None)."""
+        with self.lock:
+            rxq = self.queue("rx", qid)
+            assert isinstance(rxq, RxQueue)
+            rxq.release(count)
+
+    def refill_queue(self, qid: int, count: int | None = None, headroom: int = 0) -> int:
+        """``memif_refill_queue``: release received frames and, as slave, re-post buffers."""
+        with self.lock:
+            rxq = self.queue("rx", qid)
+            assert isinstance(rxq, RxQueue)
+            rxq.release(count)
+            return rxq.refill(None, headroom) if self.role is Role.SLAVE else 0
+
+    def buffer_alloc(self, qid: int, count: int, size: int = 0) -> list[TxBuffer]:
+        """``memif_buffer_alloc``: up to ``count`` transmit buffers (chained if ``size`` needs
+        more than one); fewer when the ring is full."""
+        with self.lock:
+            txq = self.queue("tx", qid)
+            assert isinstance(txq, TxQueue)
+            return txq.alloc(count, size)
+
+    def tx_burst(self, qid: int, buffers: Sequence[TxBuffer]) -> int:
+        """``memif_tx_burst``: publish allocated buffers and interrupt the peer if it asked."""
+        with self.lock:
+            txq = self.queue("tx", qid)
+            assert isinstance(txq, TxQueue)
+            sent = txq.commit(buffers)
+            txq.notify()
+            return sent
+
+    def send(self, qid: int, frames: Sequence[BytesLike]) -> int:
+        """Copy whole frames onto transmit queue ``qid``; returns how many fit."""
+        with self.lock:
+            txq = self.queue("tx", qid)
+            assert isinstance(txq, TxQueue)
+            sent = txq.send(frames)
+            txq.notify()
+            return sent
+
+    def get_details(self) -> Details:
+        """``memif_get_details``: names, rings, regions, counters and disconnect reasons."""
+        with self.lock:
+            cfg = self.config
+
+            def queue_details(q: TxQueue | RxQueue) -> QueueDetails:
+                return QueueDetails(
+                    qid=q.index,
+                    ring=q.ring_type.name,
+                    region=q.ring.region.index,
+                    ring_size=q.ring.size,
+                    flags=q.ring.flags,
+                    head=q.ring.head,
+                    tail=q.ring.tail,
+                    buffer_size=q.buffer_size,
+                    packets=q.stats.packets,
+                    bytes=q.stats.bytes,
+                    bad_descriptors=q.stats.bad_descriptors,
+                    ring_full=q.stats.ring_full,
+                    interrupts=q.stats.interrupts,
+                )
+
+            return Details(
+                if_name=cfg.interface_name,
+                inst_name=cfg.instance_name,
+                remote_if_name=self.peer_if_name,
+                remote_inst_name=self.peer_name,
+                id=cfg.id,
+                secret=cfg.secret,
+                role=cfg.role,
+                mode=int(cfg.mode),
+                socket_path=cfg.socket,
+                regions=tuple((r.index, r.size, r.sealed) for r in self.regions),
+                rx_queues=tuple(queue_details(q) for q in self.rx_queues),
+                tx_queues=tuple(queue_details(q) for q in self.tx_queues),
+                link_up=self.link_up,
+                error=self.local_reason,
+                remote_error=self.remote_reason,
+                counters=dataclasses.replace(self.counters),
+            )

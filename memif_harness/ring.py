@@ -1,0 +1,136 @@
+"""One ring inside a mapped region: header fields and the descriptor array (protocol.md A.3).
+
+Head and tail are free-running u16 counters: the slave writes ``head``, the master writes
+``tail``, the ring's consumer writes ``flags`` (A.6, A.7).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from memif_harness.constants import COOKIE, DEFAULT_CACHELINE, MAX_LOG2_RING_SIZE
+from memif_harness.errors import LocalProtocolError, RemoteProtocolError
+from memif_harness.layout import (
+    COOKIE_OFFSET,
+    DESC_DTYPE,
+    DESC_SIZE,
+    FLAGS_OFFSET,
+    HEAD_OFFSET,
+    check_cacheline,
+    desc_offset,
+    ring_bytes,
+)
+from memif_harness.shm import Region
+
+__all__ = ["Ring"]
+
+
+def _misfit(region: Region, offset: int, log2_size: int, cacheline: int) -> str | None:
+    """Why a ring cannot live at ``offset`` of ``region``, or None when it fits."""
+    check_cacheline(cacheline)
+    if not 0 <= log2_size <= MAX_LOG2_RING_SIZE:
+        return f"log2 ring size {log2_size} not in 0..{MAX_LOG2_RING_SIZE}"
+    end = offset + ring_bytes(log2_size, cacheline)
+    if offset < 0 or end > region.size:
+        return (
+            f"ring of {1 << log2_size} slots at offset {offset} ends at {end}, "
+            f"beyond region {region.index} ({region.size} bytes)"
+        )
+    return None
+
+
+class Ring:
+    """View of one ring at ``offset`` in ``region``; raises LocalProtocolError if it misfits.
+
+    Counter setters store the value modulo 2**16.
+    """
+
+    def __init__(
+        self, region: Region, offset: int, log2_size: int, cacheline: int = DEFAULT_CACHELINE
+    ) -> None:
+        reason = _misfit(region, offset, log2_size, cacheline)
+        if reason is not None:
+            raise LocalProtocolError(reason)
+        self.region = region
+        self.offset = offset
+        self.log2_size = log2_size
+        self.cacheline = cacheline
+        self.size = 1 << log2_size
+        self.mask = self.size - 1
+        start = offset + desc_offset(cacheline)
+        header = region.buf[offset:start]
+        self._cookie = header[COOKIE_OFFSET : COOKIE_OFFSET + 4].view("<u4")
+        self._u16 = header.view("<u2")
+        self._tail_index = cacheline // 2
+        #: The ``2**log2_size`` descriptors, a structured :data:`DESC_DTYPE` array.
+        self.desc: npt.NDArray[np.void] = region.buf[start : start + DESC_SIZE * self.size].view(
+            DESC_DTYPE
+        )
+
+    @classmethod
+    def locate(
+        cls, region: Region, offset: int, log2_size: int, cacheline: int = DEFAULT_CACHELINE
+    ) -> Ring:
+        """Build a ring the peer announced (ADD_RING); RemoteProtocolError if it misfits."""
+        reason = _misfit(region, offset, log2_size, cacheline)
+        if reason is not None:
+            raise RemoteProtocolError(reason)
+        return cls(region, offset, log2_size, cacheline)
+
+    def init(self) -> None:
+        """Write a fresh header (slave, before ADD_RING): cookie, flags 0, head = tail = 0."""
+        self.cookie = COOKIE
+        self.flags = 0
+        self.head = 0
+        self.tail = 0
+
+    def check_cookie(self, label: str) -> None:
+        """Raise ``RemoteProtocolError("wrong cookie on <label>")``, VPP's text (A.8).
+
+        VPP says ``tx ring N`` for rings of both directions.
+        """
+        if self.cookie != COOKIE:
+            raise RemoteProtocolError(f"wrong cookie on {label}")
+
+    @property
+    def cookie(self) -> int:
+        """u32 at offset 0."""
+        return int(self._cookie[0])
+
+    @cookie.setter
+    def cookie(self, value: int) -> None:
+        self._cookie[0] = value
+
+    @property
+    def flags(self) -> int:
+        """u16 at offset 4 (bit 0: MASK_INT), written by the ring's consumer."""
+        return int(self._u16[FLAGS_OFFSET // 2])
+
+    @flags.setter
+    def flags(self, value: int) -> None:
+        self._u16[FLAGS_OFFSET // 2] = value & 0xFFFF
+
+    @property
+    def head(self) -> int:
+        """u16 at offset 6, written by the slave."""
+        return int(self._u16[HEAD_OFFSET // 2])
+
+    @head.setter
+    def head(self, value: int) -> None:
+        self._u16[HEAD_OFFSET // 2] = value & 0xFFFF
+
+    @property
+    def tail(self) -> int:
+        """u16 at offset CL, written by the master."""
+        return int(self._u16[self._tail_index])
+
+    @tail.setter
+    def tail(self, value: int) -> None:
+        self._u16[self._tail_index] = value & 0xFFFF
+
+    def __repr__(self) -> str:
+        return (
+            f"<Ring region={self.region.index} offset={self.offset} size={self.size} "
+            f"flags={self.flags} head={self.head} tail={self.tail}>"
+        )
