@@ -13,13 +13,13 @@ import dataclasses
 import os
 import socket
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from .config import InterfaceConfig, RunParams
 from .constants import ADD_RING_FLAG_S2M, RingType, Role, RxMode
 from .control import ControlChannel
-from .errors import ErrorCode, MemifError
+from .errors import ErrorCode, MemifError, RemoteProtocolError
 from .events import ConnectRequested
 from .layout import CopyLayout
 from .queue import BytesLike, RxQueue, TxBuffer, TxQueue
@@ -116,6 +116,9 @@ class Interface:
         self.remote_reason = ""
         self._rings: list[tuple[AddRing, Ring, int]] = []
         self._layout: CopyLayout | None = None
+        #: Called (outside the lock) when the data path finds the peer broke the protocol;
+        #: the runtime sets it to disconnect with the reason.
+        self.on_violation: Callable[[Interface, RemoteProtocolError], None] | None = None
 
     @property
     def role(self) -> Role:
@@ -264,12 +267,36 @@ class Interface:
 
     # -- libmemif data-path API -------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _tx(self, qid: int) -> Iterator[TxQueue]:
+        with self._guard():
+            queue = self.queue("tx", qid)
+            assert isinstance(queue, TxQueue)
+            yield queue
+
+    @contextlib.contextmanager
+    def _rx(self, qid: int) -> Iterator[RxQueue]:
+        with self._guard():
+            queue = self.queue("rx", qid)
+            assert isinstance(queue, RxQueue)
+            yield queue
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Hold the lock; report a peer's violation once the lock is released."""
+        try:
+            with self.lock:
+                yield
+        except RemoteProtocolError as exc:
+            if self.on_violation is not None:
+                self.on_violation(self, exc)
+            raise
+
     def get_queue_efd(self, qid: int) -> int:
         """``memif_get_queue_efd``: the eventfd that signals receive queue ``qid``."""
-        with self.lock:
-            queue = self.queue("rx", qid)
-            assert queue.eventfd is not None
-            return queue.eventfd
+        with self._rx(qid) as rxq:
+            assert rxq.eventfd is not None
+            return rxq.eventfd
 
     def set_rx_mode(self, mode: RxMode, qid: int) -> None:
         """``memif_set_rx_mode``: polling sets MASK_INT on our receive ring, interrupt clears it.
@@ -278,10 +305,10 @@ class Interface:
         """
         with self.lock:
             self.rx_modes[qid] = mode
-            if self.link_up:
-                rxq = self.queue("rx", qid)
-                assert isinstance(rxq, RxQueue)
-                rxq.set_rx_mode(mode)
+            if not self.link_up:
+                return
+        with self._rx(qid) as rxq:
+            rxq.set_rx_mode(mode)
 
     def rx_burst(self, qid: int, count: int = 256) -> list[memoryview]:
         """``memif_rx_burst``: up to ``count`` received frames as views into shared memory.
@@ -289,49 +316,37 @@ class Interface:
         The views stay valid until :meth:`buffer_free` / :meth:`refill_queue` gives the
         slots back. A peer's bad descriptor raises :class:`RemoteProtocolError`.
         """
-        with self.lock:
-            rxq = self.queue("rx", qid)
-            assert isinstance(rxq, RxQueue)
+        with self._rx(qid) as rxq:
             rxq.ack_interrupt()
             return rxq.recv(count)
 
     def buffer_free(self, qid: int, count: int | None = None) -> None:
         """``memif_buffer_free``: give back the oldest ``count`` received frames (all: None)."""
-        with self.lock:
-            rxq = self.queue("rx", qid)
-            assert isinstance(rxq, RxQueue)
+        with self._rx(qid) as rxq:
             rxq.release(count)
 
     def refill_queue(self, qid: int, count: int | None = None, headroom: int = 0) -> int:
         """``memif_refill_queue``: release received frames and, as slave, re-post buffers."""
-        with self.lock:
-            rxq = self.queue("rx", qid)
-            assert isinstance(rxq, RxQueue)
+        with self._rx(qid) as rxq:
             rxq.release(count)
             return rxq.refill(None, headroom) if self.role is Role.SLAVE else 0
 
     def buffer_alloc(self, qid: int, count: int, size: int = 0) -> list[TxBuffer]:
         """``memif_buffer_alloc``: up to ``count`` transmit buffers (chained if ``size`` needs
         more than one); fewer when the ring is full."""
-        with self.lock:
-            txq = self.queue("tx", qid)
-            assert isinstance(txq, TxQueue)
+        with self._tx(qid) as txq:
             return txq.alloc(count, size)
 
     def tx_burst(self, qid: int, buffers: Sequence[TxBuffer]) -> int:
         """``memif_tx_burst``: publish allocated buffers and interrupt the peer if it asked."""
-        with self.lock:
-            txq = self.queue("tx", qid)
-            assert isinstance(txq, TxQueue)
+        with self._tx(qid) as txq:
             sent = txq.commit(buffers)
             txq.notify()
             return sent
 
     def send(self, qid: int, frames: Sequence[BytesLike]) -> int:
         """Copy whole frames onto transmit queue ``qid``; returns how many fit."""
-        with self.lock:
-            txq = self.queue("tx", qid)
-            assert isinstance(txq, TxQueue)
+        with self._tx(qid) as txq:
             sent = txq.send(frames)
             txq.notify()
             return sent

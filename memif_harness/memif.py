@@ -124,6 +124,7 @@ class Memif:
             on_interrupt=on_interrupt,
             private_ctx=private_ctx,
         )
+        iface.on_violation = self._violation
         with self.lock:
             if config.role is Role.MASTER:
                 listener = self._listeners.get(config.socket)
@@ -403,6 +404,11 @@ class Memif:
         iface.counters.disconnects += 1
         if was_up and iface.on_disconnect is not None:
             iface.on_disconnect(iface, iface.private_ctx)
+
+    def _violation(self, iface: Interface, exc: RemoteProtocolError) -> None:
+        with self.lock:
+            iface.counters.protocol_errors += 1
+            self.disconnect(iface, exc.reason)
 
     def _on_interrupt(self, iface: Interface, qid: int, _events: int) -> None:
         with iface.lock:
