@@ -1,0 +1,168 @@
+"""Throughput of our memif implementation against DPDK testpmd, as ratios.
+
+Every figure is measured in the same run as its reference, testpmd talking to testpmd over
+memif, so the ratio says how far we are from a C implementation on this machine now:
+
+* reference: testpmd client ``txonly`` -> testpmd server ``rxonly``;
+* ours tx:   our slave sending bursts       -> testpmd server ``rxonly``;
+* ours rx:   testpmd client ``txonly``       -> our master receiving.
+
+Each sender and receiver gets a core of its own: one testpmd's forwarding lcore is pinned to
+CPU 0, the other side (a second testpmd, or this process) to CPU 1.
+
+Rates are packets per second counted by the receiver. This is a benchmark, not a test:
+the machine is small and noisy, nothing here asserts a number. Run::
+
+    python -m bench.throughput [--seconds 3] [--sizes 64,1500] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from fixtures.peers.base import InterfaceSpec, PeerUnavailable
+from fixtures.peers.testpmd import TestpmdInterface, TestpmdPeer
+from memif_harness.constants import Role
+from memif_harness.endpoint import Endpoint
+
+BURST = 256
+
+
+def _rx_packets(iface: TestpmdInterface) -> int:
+    return iface.port_stats()["RX-packets"]
+
+
+def _testpmd_rate(iface: TestpmdInterface, seconds: float) -> float:
+    """Receive rate counted by testpmd ``iface`` over ``seconds`` (already flowing)."""
+    before, start = _rx_packets(iface), time.monotonic()
+    time.sleep(seconds)
+    return (_rx_packets(iface) - before) / (time.monotonic() - start)
+
+
+@contextmanager
+def _server(peer: TestpmdPeer, sock: str, mode: str) -> Iterator[TestpmdInterface]:
+    iface = peer.create_interface(InterfaceSpec(role=Role.MASTER, socket=sock))
+    try:
+        iface.set_forward_mode(mode)
+        iface.start_forwarding()
+        yield iface
+    finally:
+        iface.delete()
+
+
+def _txonly_client(peer: TestpmdPeer, sock: str, size: int) -> TestpmdInterface:
+    iface = peer.create_interface(InterfaceSpec(role=Role.SLAVE, socket=sock))
+    iface.wait_up(10)
+    iface.command(f"set txpkts {size}")
+    iface.set_forward_mode("txonly")
+    iface.start_forwarding()
+    return iface
+
+
+def reference(
+    peer: TestpmdPeer, other: TestpmdPeer, workdir: Path, size: int, seconds: float
+) -> float:
+    """testpmd -> testpmd."""
+    sock = str(workdir / "ref.sock")
+    with _server(peer, sock, "rxonly") as server:
+        client = _txonly_client(other, sock, size)
+        try:
+            time.sleep(0.5)
+            return _testpmd_rate(server, seconds)
+        finally:
+            client.delete()
+
+
+def ours_tx(peer: TestpmdPeer, workdir: Path, size: int, seconds: float) -> float:
+    """Our slave -> testpmd rxonly; testpmd counts."""
+    sock = str(workdir / "tx.sock")
+    frames = [bytes(range(256)) * (size // 256) + bytes(size % 256)] * BURST
+    with _server(peer, sock, "rxonly") as server, Endpoint("slave", sock) as ours:
+        ours.wait_connected(10)
+        send: Callable[[int, list[bytes]], int] = ours.interface.send
+        before, start = _rx_packets(server), time.monotonic()
+        deadline = start + seconds
+        while time.monotonic() < deadline:
+            send(0, frames)
+        elapsed = time.monotonic() - start
+        time.sleep(0.2)
+        return (_rx_packets(server) - before) / elapsed
+
+
+def ours_rx(peer: TestpmdPeer, workdir: Path, size: int, seconds: float) -> float:
+    """testpmd txonly -> our master; we count."""
+    sock = str(workdir / "rx.sock")
+    with Endpoint("master", sock) as ours:
+        client = _txonly_client(peer, sock, size)
+        try:
+            ours.wait_connected(10)
+            iface = ours.interface
+            received, start = 0, time.monotonic()
+            deadline = start + seconds
+            while time.monotonic() < deadline:
+                views = iface.rx_burst(0, BURST)
+                received += len(views)
+                del views
+                iface.refill_queue(0)
+            return received / (time.monotonic() - start)
+        finally:
+            client.delete()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every scenario for every size and print rates with their ratio to testpmd."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--sizes", default="64,1500")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        print("cannot benchmark: needs two CPUs (one per side)")
+        return 2
+    peer = TestpmdPeer(autostart=False, lcores=f"0@{cpus[0]},1@{cpus[0]}")
+    other = TestpmdPeer(autostart=False, lcores=f"0@{cpus[1]},1@{cpus[1]}")
+    try:
+        peer.start()
+        other.start()
+    except PeerUnavailable as exc:
+        print(f"cannot benchmark: {exc}")
+        return 2
+    os.sched_setaffinity(0, {cpus[1]})
+    results = []
+    with tempfile.TemporaryDirectory(prefix="mh-bench-", dir="/tmp") as tmp:
+        workdir = Path(tmp)
+        try:
+            for size in (int(s) for s in args.sizes.split(",")):
+                ref = reference(peer, other, workdir, size, args.seconds)
+                tx = ours_tx(peer, workdir, size, args.seconds)
+                rx = ours_rx(peer, workdir, size, args.seconds)
+                results.append(
+                    {"size": size, "testpmd_pps": ref, "ours_tx_pps": tx, "ours_rx_pps": rx}
+                )
+        finally:
+            peer.stop()
+            other.stop()
+            os.sched_setaffinity(0, cpus)
+    print(f"{'size':>6} {'testpmd->testpmd':>18} {'ours->testpmd':>22} {'testpmd->ours':>22}")
+    for r in results:
+        ref = r["testpmd_pps"]
+        print(
+            f"{r['size']:>6} {ref:>14,.0f} pps {r['ours_tx_pps']:>12,.0f} pps "
+            f"({r['ours_tx_pps'] / ref:5.2f}x) {r['ours_rx_pps']:>12,.0f} pps "
+            f"({r['ours_rx_pps'] / ref:5.2f}x)"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
