@@ -1,0 +1,106 @@
+"""Handshake, identity and lifecycle against every available peer: H1/H2 (link up, names),
+I9 (wrong secret rejected with the peer's own string), I2 (unmatched id), L5 (delete on our side,
+the peer sees it). Expected strings per implementation: reference/protocol.md A.8.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from fixtures.links import DELETED, UNMATCHED_ID, WRONG_SECRET, Link, wait_for
+from memif_harness.constants import Role
+
+LinkFactory = Callable[..., Link]
+
+#: How each peer names itself in HELLO/INIT (our endpoint's ``remote_inst_name``).
+INSTANCE_PREFIX = {
+    "python": "memif-harness",
+    "testpmd": "DPDK",
+    "vpp": "VPP",
+    "libmemif": "icmp_responder",
+}
+
+
+@pytest.mark.scenario("H1", "H2")
+def test_link_up_and_names(memif_link: Link) -> None:
+    """H1/H2: the handshake completes both ways; each side learns the other's names."""
+    link = memif_link
+    assert link.endpoint.connected
+    assert link.peer_interface.is_up()
+    ours = link.endpoint.details()
+    assert ours.link_up
+    assert ours.remote_inst_name.startswith(INSTANCE_PREFIX[link.peer_name]), ours
+    if link.peer_name == "python":
+        assert ours.remote_if_name == f"python-{link.peer_role.name.lower()}{link.spec.id}"
+    theirs = link.peer_interface.details()
+    assert theirs.get("link_up", True) in (True, "up")
+    if link.peer_name == "python":  # the peer reports our names back
+        assert theirs["remote_if_name"] == ours.if_name
+        assert theirs["remote_inst_name"] == ours.inst_name
+
+
+@pytest.mark.scenario("I9")
+@pytest.mark.role("master")
+def test_i9_wrong_secret_rejected_with_peers_string(
+    link_factory: LinkFactory, peer_name: str, peer_role: Role
+) -> None:
+    """I9: the peer (master, secret "s3cret") rejects our INIT with secret "wrong"."""
+    link = link_factory(peer_name, role=peer_role, secret="s3cret", wait=False,
+                        ours={"secret": "wrong"})
+    iface = link.endpoint.interface
+    assert wait_for(lambda: iface.remote_reason != "", 10.0), (
+        f"no DISCONNECT from {peer_name} (local reason {iface.local_reason!r})")
+    assert iface.remote_reason == WRONG_SECRET[peer_name]
+    assert not link.endpoint.connected
+
+
+@pytest.mark.scenario("I2")
+@pytest.mark.role("master")
+def test_i2_unmatched_id_rejected(
+    link_factory: LinkFactory, peer_name: str, peer_role: Role
+) -> None:
+    """I2: the peer (master, id 5) rejects our INIT for id 6 (libmemif closes silently)."""
+    link = link_factory(peer_name, role=peer_role, id=5, wait=False, ours={"id": 6})
+    iface = link.endpoint.interface
+    expected = UNMATCHED_ID[peer_name]
+    if expected:
+        assert wait_for(lambda: iface.remote_reason != "", 10.0), (
+            f"no DISCONNECT from {peer_name} (local reason {iface.local_reason!r})")
+        assert iface.remote_reason == expected
+    else:
+        assert not wait_for(lambda: link.endpoint.connected, 3.0)
+        assert iface.remote_reason == ""
+    assert not link.endpoint.connected
+
+
+@pytest.mark.scenario("L5")
+def test_l5_delete_on_our_side_seen_by_peer(memif_link: Link) -> None:
+    """L5: deleting our interface sends DISCONNECT "interface deleted"; the peer goes down."""
+    link = memif_link
+    link.close_endpoint()
+    assert wait_for(lambda: not link.peer_interface.is_up(), 10.0), "peer still reports link up"
+    details = link.peer_interface.details()
+    if "remote_reason" in details:  # python: the reason we sent
+        assert details["remote_reason"] == "interface deleted"
+    output = getattr(link.peer_interface, "output", None)
+    if link.peer_name == "testpmd" and isinstance(output, str):
+        assert "interface deleted" in output, "testpmd did not log our reason"
+
+
+@pytest.mark.scenario("L5")
+def test_l5_delete_on_peer_side_seen_by_us(memif_link: Link) -> None:
+    """L5 reversed: the peer deletes its interface; we go down with the peer's own reason
+    (VPP/ours "interface deleted"); testpmd 22.11 closes the socket without a DISCONNECT."""
+    link = memif_link
+    link.delete_peer_interface()
+    iface = link.endpoint.interface
+    assert wait_for(lambda: not link.endpoint.connected, 10.0), "our link still up"
+    expected = DELETED.get(link.peer_name)
+    if expected:
+        assert wait_for(lambda: iface.remote_reason != "", 5.0), (
+            f"no DISCONNECT reason (local reason {iface.local_reason!r})")
+        assert iface.remote_reason == expected
+    elif expected == "":
+        assert iface.remote_reason == "", "the peer now sends a reason: update DELETED"
