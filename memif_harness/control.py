@@ -135,6 +135,9 @@ class ControlChannel:
             fd = self._take_fd(msg.TYPE, fds)
         except RemoteProtocolError as exc:
             _close_all(fds)
+            if exc.code is ErrorCode.UNKNOWN_MSG and self.state is State.AWAIT_INIT:
+                # VPP checks "first message is INIT" before the type (H12, A.8).
+                exc = RemoteProtocolError("unexpected message received", ErrorCode.MFMSG)
             self._fail(exc)
         self.state = after
         try:

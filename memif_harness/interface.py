@@ -328,8 +328,7 @@ class Interface:
     def refill_queue(self, qid: int, count: int | None = None, headroom: int = 0) -> int:
         """``memif_refill_queue``: release received frames and, as slave, re-post buffers."""
         with self._rx(qid) as rxq:
-            rxq.release(count)
-            return rxq.refill(None, headroom) if self.role is Role.SLAVE else 0
+            return rxq.release(count, headroom)
 
     def buffer_alloc(self, qid: int, count: int, size: int = 0) -> list[TxBuffer]:
         """``memif_buffer_alloc``: up to ``count`` transmit buffers (chained if ``size`` needs

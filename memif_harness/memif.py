@@ -391,6 +391,11 @@ class Memif:
 
     def _teardown(self, iface: Interface, channel: ControlChannel, event: Disconnected) -> None:
         was_up = iface.link_up
+        # Reasons and counters first: whoever sees the DISCONNECT, the EOF or link_up drop
+        # must also see why.
+        with iface.lock:
+            iface.local_reason, iface.remote_reason = event.local_reason, event.remote_reason
+            iface.counters.disconnects += 1
         if iface.sock is not None:
             self._flush(iface.sock, channel)
             self._conns.pop(iface.sock.fileno(), None)
@@ -400,8 +405,6 @@ class Memif:
             self._unwatch(efd)
         iface.release_memory()
         iface.sock = iface.channel = None
-        iface.local_reason, iface.remote_reason = event.local_reason, event.remote_reason
-        iface.counters.disconnects += 1
         if was_up and iface.on_disconnect is not None:
             iface.on_disconnect(iface, iface.private_ctx)
 

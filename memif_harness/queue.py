@@ -230,6 +230,8 @@ class TxQueue(_Queue):
         else:
             rec = self._desc[slots]
             self._check(slots, rec, rx=False)
+        if self.mode is Mode.ETHERNET:  # receivers drop longer descriptors (A.6): chain instead
+            rec["length"] = np.minimum(rec["length"], ETHERNET_MAX_DESC_LEN)
         return slots, rec
 
     def _reserve(self, lengths: _I64) -> tuple[_I64, _Desc, _I64]:
@@ -526,22 +528,25 @@ class RxQueue(_Queue):
         if trailing == self.ring.size:
             raise RemoteProtocolError(f"ring {self.name}: NEXT set on all {trailing} slots")
 
-    def release(self, count: int | None = None) -> None:
+    def release(self, count: int | None = None, headroom: int = 0) -> int:
         """Give back the oldest ``count`` frames handed out (default: all of them).
 
-        Their views become invalid. The master advances ``tail``; the slave refills.
+        Their views become invalid. The master advances ``tail``; the slave re-posts its
+        free buffers with ``headroom`` (see :meth:`refill`) and returns how many it posted.
         """
         held = len(self._held)
         count = held if count is None else count
         if not 0 <= count <= held:
             raise LocalProtocolError(f"cannot release {count} frames, {held} held")
+        if self.role is Role.SLAVE and not 0 <= headroom < self.buffer_size:
+            raise LocalProtocolError(f"headroom {headroom} not below buffer size")
         if count:
             self._released = self._held[count - 1]
             del self._held[:count]
         if self.role is Role.MASTER:
             self.ring.tail = self._released
-        else:
-            self.refill()
+            return 0
+        return self.refill(None, headroom)
 
     def refill(self, count: int | None = None, headroom: int = 0) -> int:
         """Slave: post up to ``count`` empty buffers (default: all free slots); return how many.
