@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Lint: ruff and mypy --strict, as `tox -e lint` does (needs the dev extra:
+# ci/install-deps.sh --dev). Runs both and fails if either fails.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+status=0
+echo "+ ruff check ."
+ruff check . || status=1
+echo "+ mypy --strict memif_harness fixtures bench"
+mypy --strict memif_harness fixtures bench || status=1
+exit $status

@@ -1,0 +1,277 @@
+"""``memif-harness run``: run the interop suites against the peers found, then show the matrix.
+
+It runs pytest in-process on the ``suites/`` directory of this checkout with the report plugin
+(``-p fixtures.report --memif-report PATH``), quietly, then renders the report with
+:mod:`memif_harness.report` and returns pytest's exit status::
+
+    memif-harness run                                  # every peer found
+    memif-harness run --peer testpmd --require-peer testpmd --report reports/dpdk.json
+    memif-harness run --vpp-image memif-harness/vpp:26.06 --peer vpp -k D1
+    memif-harness run --quick -- -n 2                  # args after -- go to pytest
+
+Exit status: pytest's (0: every test passed or skipped; 1: failures; 2: interrupted;
+3: internal error; 4: usage error), :data:`EXIT_NO_TESTS` (5) when no test was selected, and
+:data:`EXIT_NO_SUITES` (4) when there is no ``suites/`` directory. Also runnable as
+``python -m memif_harness.runner``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
+
+from rich.console import Console
+from rich.markup import escape
+
+import memif_harness
+from memif_harness import report as mreport
+
+DEFAULT_REPORT: Final = "reports/interop.json"
+EXIT_NO_TESTS: Final = 5  # pytest.ExitCode.NO_TESTS_COLLECTED
+EXIT_NO_SUITES: Final = 4  # pytest.ExitCode.USAGE_ERROR
+QUICK_TIMEOUT: Final = 60
+
+EXIT_MEANING: Final = {
+    0: "all selected tests passed or were skipped",
+    1: "some tests failed",
+    2: "the run was interrupted (or a test module failed to import)",
+    3: "pytest hit an internal error",
+    4: "pytest was used wrongly (bad option or path)",
+    5: "no tests were selected",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``run`` subcommand's options (also used by ``python -m memif_harness.runner``)."""
+    peers = parser.add_argument_group("peers")
+    peers.add_argument(
+        "--peer",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help=f"run against this peer ({', '.join(mreport.PEERS)}); repeatable or "
+        "comma-separated; default: every peer found",
+    )
+    peers.add_argument(
+        "--require-peer",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="fail, instead of skipping, when this peer is absent (repeatable; implies --peer)",
+    )
+    peers.add_argument("--vpp-bin", metavar="PATH", help="local vpp binary (env VPP_BIN)")
+    peers.add_argument("--vppctl", metavar="PATH", help="vppctl for --vpp-bin (env VPPCTL)")
+    peers.add_argument("--vpp-image", metavar="IMAGE", help="VPP container image (env VPP_IMAGE)")
+    peers.add_argument("--testpmd", metavar="PATH", help="dpdk-testpmd binary (default: PATH)")
+    peers.add_argument(
+        "--libmemif-app", metavar="PATH", help="libmemif icmp_responder binary (env LIBMEMIF_APP)"
+    )
+    out = parser.add_argument_group("output and selection")
+    out.add_argument(
+        "--report",
+        default=DEFAULT_REPORT,
+        metavar="PATH",
+        help=f"where to write the JSON interop report (default: {DEFAULT_REPORT})",
+    )
+    out.add_argument("--junitxml", metavar="PATH", help="also write JUnit XML here")
+    out.add_argument("-k", dest="keyword", metavar="EXPR", help="pytest -k: select tests by name")
+    out.add_argument("-m", dest="markexpr", metavar="EXPR", help="pytest -m: select by marker")
+    out.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"smoke run: leave out tests marked slow, {QUICK_TIMEOUT} s timeout per test",
+    )
+    out.add_argument(
+        "--suites",
+        type=Path,
+        metavar="DIR",
+        help="the suites directory (default: suites/ of this checkout)",
+    )
+    out.add_argument(
+        "pytest_args",
+        nargs="*",
+        metavar="-- PYTEST_ARGS",
+        help="further pytest arguments, after --",
+    )
+
+
+def repo_root() -> Path:
+    return Path(memif_harness.__file__).resolve().parents[1]
+
+
+def find_suites(explicit: Path | None = None) -> Path | None:
+    """The suites directory: ``explicit``, else ``suites/`` next to the package (a checkout)."""
+    path = explicit if explicit is not None else repo_root() / "suites"
+    return path if path.is_dir() else None
+
+
+def split_names(values: Sequence[str]) -> list[str]:
+    names: list[str] = []
+    for value in values:
+        for part in value.split(","):
+            name = part.strip()
+            if name and name not in names:
+                names.append(name)
+    return names
+
+
+def pytest_args(
+    args: argparse.Namespace, suites: Path, peers: Sequence[str]
+) -> list[str]:
+    """The pytest command line for ``args``."""
+    argv = [
+        str(suites),
+        "-p", "fixtures.report",
+        "--memif-report", str(args.report),
+        "--no-memif-matrix",  # we render it ourselves, after pytest's summary
+        "-q", "--tb=short", "-rfE",
+        "--rootdir", str(suites.parent),
+        # we run inside memif_harness, which the pytest11 entry point marks for rewriting
+        "-W", "ignore:Module already imported so cannot be rewritten:"
+        "pytest.PytestAssertRewriteWarning",
+    ]
+    for name in peers:
+        argv += ["--peer", name]
+    for name in split_names(args.require_peer):
+        argv += ["--require-peer", name]
+    for opt, value in (
+        ("--vpp-bin", args.vpp_bin), ("--vppctl", args.vppctl), ("--vpp-image", args.vpp_image),
+        ("--testpmd", args.testpmd), ("--libmemif-app", args.libmemif_app),
+        ("--junitxml", args.junitxml),
+    ):
+        if value:  # empty strings (e.g. tox's {env:VPP_IMAGE:}) mean "not given"
+            argv += [opt, str(value)]
+    if args.keyword:
+        argv += ["-k", args.keyword]
+    markexpr = args.markexpr
+    if args.quick:
+        markexpr = f"({markexpr}) and not slow" if markexpr else "not slow"
+        argv += [f"--timeout={QUICK_TIMEOUT}"]
+    if markexpr:
+        argv += ["-m", markexpr]
+    argv += list(args.pytest_args or [])
+    return argv
+
+
+def choose_peers(
+    args: argparse.Namespace, found: Sequence[mreport.PeerStatus]
+) -> tuple[list[str], list[str]]:
+    """(peers to run, unknown names). Default: every peer found; required peers always."""
+    asked = split_names(args.peer)
+    required = split_names(args.require_peer)
+    unknown = [n for n in dict.fromkeys(asked + required) if n not in mreport.PEERS]
+    chosen = asked or [p.name for p in found if p.available]
+    return chosen + [n for n in required if n not in chosen], unknown
+
+
+def describe_exit(code: int) -> str:
+    return EXIT_MEANING.get(code, f"pytest exited with status {code}")
+
+
+def main(args: argparse.Namespace, console: Console | None = None) -> int:
+    """Run the suites as ``args`` say; return pytest's exit status (see the module doc)."""
+    wide = console is None
+    console = console or mreport.console_for()
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+    suites = find_suites(args.suites)
+    if suites is None:
+        where = args.suites or repo_root() / "suites"
+        err.print(
+            f"[bold red]error:[/] no suites directory at {escape(str(where))}.\n"
+            "The interop suites live in the source checkout, not in the installed package: "
+            "clone the repository and `pip install -e '.\\[test]'`, or pass --suites DIR."
+        )
+        return EXIT_NO_SUITES
+
+    found = mreport.detect_peers(
+        testpmd=args.testpmd, vpp_bin=args.vpp_bin, vpp_image=args.vpp_image,
+        libmemif_app=args.libmemif_app,
+    )
+    peers, unknown = choose_peers(args, found)
+    if unknown:
+        err.print(
+            f"[bold red]error:[/] unknown peer(s) {escape(', '.join(unknown))}; "
+            f"known: {', '.join(mreport.PEERS)}"
+        )
+        return EXIT_NO_SUITES
+
+    console.print("[bold]peers[/]")
+    for p in found:
+        if p.available:
+            mark = "[green]found[/]" if p.name in peers else "[dim]found, not selected[/]"
+            line = f"  {p.name:<9} {mark}  [dim]{escape(p.detail or '')}[/]"
+            console.print(line, soft_wrap=True)
+        else:
+            mark = "[yellow]absent[/]" if p.name in peers else "[dim]absent[/]"
+            line = f"  {p.name:<9} {mark}  [dim]{escape(p.reason or '')}[/]"
+            console.print(line, soft_wrap=True)
+
+    argv = pytest_args(args, suites, peers)
+    report_path = Path(args.report)
+    if report_path.exists():
+        report_path.unlink()  # never show a stale report as this run's
+    console.print(f"[dim]$ pytest {escape(' '.join(argv))}[/]", soft_wrap=True)
+    sys.stdout.flush()
+    # suites may import helpers from the checkout (``from suites.conftest import ...``)
+    if str(suites.parent) not in sys.path:
+        sys.path.insert(0, str(suites.parent))
+
+    import pytest  # noqa: PLC0415 - only the run subcommand needs pytest
+
+    code = int(pytest.main(argv))
+    sys.stdout.flush()
+    console.print()
+
+    if code == EXIT_NO_TESTS:
+        selection = ", ".join(
+            f"{what} {value!r}"
+            for what, value in (("-k", args.keyword), ("-m", args.markexpr))
+            if value
+        )
+        err.print(
+            f"[bold red]error:[/] no tests were selected from {escape(str(suites))}"
+            + (f" with {escape(selection)}" if selection else "")
+            + f" for peers {escape(', '.join(peers) or '(none)')}. "
+            "Check the -k/-m expression and --peer names, or whether the suites exist yet."
+        )
+    if report_path.is_file():
+        try:
+            rendered = mreport.load(report_path)
+        except (OSError, ValueError) as exc:
+            err.print(
+                f"[bold red]error:[/] cannot read the report {escape(str(report_path))}: "
+                f"{escape(str(exc))}"
+            )
+            return code or 1
+        if code != EXIT_NO_TESTS:
+            mreport.render(rendered, mreport.console_for(rendered) if wide else console)
+        console.print(f"report: {report_path}", markup=False)
+    else:
+        err.print(f"[yellow]no report written[/] ({describe_exit(code)})")
+    if args.junitxml:
+        console.print(f"junit:  {args.junitxml}", markup=False)
+    if code not in (0, EXIT_NO_TESTS):
+        console.print(f"[bold red]exit {code}:[/] {describe_exit(code)}")
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="memif-harness run",
+        description="Run the memif interop suites against the available peers and show the "
+        "scenario x peer/role matrix.",
+    )
+    add_arguments(parser)
+    return parser
+
+
+def cli(argv: Sequence[str] | None = None) -> int:
+    return main(build_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(cli())
