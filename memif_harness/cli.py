@@ -7,7 +7,7 @@ Subcommands:
 * ``loopback``: two interfaces of our own, connected, with verified traffic both ways;
 * ``gen``: send a scapy stream at a rate to an echoing/forwarding peer and classify what
   came back;
-* ``run``: the conformance run (:mod:`memif_harness.runner`, imported only when used).
+* ``run``: the conformance and interop run (:mod:`memif_harness.runner`).
 
 Exit status: 0 success, 1 failure (loss, corruption, no peer), 2 usage errors.
 """
@@ -32,7 +32,7 @@ from rich.table import Table
 from scapy.layers.inet import ICMP, IP
 from scapy.layers.l2 import Ether
 
-from . import __version__
+from . import __version__, runner
 from .constants import DEFAULT_BUFFER_SIZE, DEFAULT_LOG2_RING_SIZE, MAX_LOG2_RING_SIZE, Mode, Role
 from .endpoint import Endpoint, EventLoop
 from .errors import MemifError
@@ -143,8 +143,8 @@ def _add_link(parser: argparse.ArgumentParser, *, queues: bool = True) -> None:
     parser.add_argument("--buffer-size", type=positive, default=DEFAULT_BUFFER_SIZE)
 
 
-def build_parser(runner: types.ModuleType | None = None) -> argparse.ArgumentParser:
-    """The parser; the ``run`` options come from ``runner.add_arguments`` when given."""
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every subcommand; ``run``'s options come from :mod:`.runner`."""
     parser = argparse.ArgumentParser(
         prog="memif-harness", description="memif conformance and interop harness"
     )
@@ -218,41 +218,15 @@ def build_parser(runner: types.ModuleType | None = None) -> argparse.ArgumentPar
     p.add_argument("--pcap-dir", default=None, help="write sent/received pcaps here on failure")
     p.set_defaults(func=cmd_gen)
 
-    p = sub.add_parser("run", help="run the conformance suite (memif_harness.runner)")
-    if runner is not None:
-        runner.add_arguments(p)
-        p.set_defaults(func=runner.main)
-    else:
-        p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-        p.set_defaults(func=_runner_missing)
+    p = sub.add_parser("run", help="run the conformance and interop suites, print the matrix")
+    runner.add_arguments(p)
+    p.set_defaults(func=runner.main)
     return parser
-
-
-def _runner_missing(_args: argparse.Namespace, error: str = "not loaded") -> int:
-    _say(f"memif-harness run: the runner is not available ({error})", err=True)
-    return 2
-
-
-def _load_runner(argv: Sequence[str]) -> tuple[types.ModuleType | None, str]:
-    """Import the runner only for ``run``: ``(module, "")`` or ``(None, why not)``."""
-    command = next((a for a in argv if not a.startswith("-")), None)
-    if command != "run":
-        return None, ""
-    try:
-        from . import runner  # noqa: PLC0415  (lazy: cli works without the runner)
-    except Exception as exc:
-        return None, f"cannot import memif_harness.runner: {type(exc).__name__}: {exc}"
-    return runner, ""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` (default ``sys.argv[1:]``) and run the subcommand; the exit status."""
-    args_list = list(sys.argv[1:] if argv is None else argv)
-    runner, error = _load_runner(args_list)
-    if error:
-        return _runner_missing(argparse.Namespace(), error)
-    parser = build_parser(runner)
-    args = parser.parse_args(args_list)
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
         status: int = args.func(args)
     except KeyboardInterrupt:

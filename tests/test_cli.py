@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -159,18 +158,6 @@ def test_ring_size_must_be_a_power_of_two(capsys: pytest.CaptureFixture[str]) ->
     assert info.value.code == 2
     assert "power of 2" in capsys.readouterr().err
     assert cli.ring_size("1024") == 10
-
-
-def test_run_without_runner(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setitem(sys.modules, "memif_harness.runner", None)  # import fails
-    assert cli.main(["run"]) == 2
-    assert "cannot import memif_harness.runner" in capsys.readouterr().err
-    # the other subcommands do not need it
-    with pytest.raises(SystemExit) as info:
-        cli.main(["ping", "--help"])
-    assert info.value.code == 0
 
 
 def test_plain_table_when_not_a_tty(capsys: pytest.CaptureFixture[str]) -> None:
