@@ -7,7 +7,7 @@ It runs pytest in-process on the ``suites/`` directory of this checkout with the
     memif-harness run                                  # every peer found
     memif-harness run --peer testpmd --require-peer testpmd --report reports/dpdk.json
     memif-harness run --vpp-image memif-harness/vpp:26.06 --peer vpp -k D1
-    memif-harness run --quick -- -n 2                  # args after -- go to pytest
+    memif-harness run -- -n 2                          # args after -- go to pytest
 
 Exit status: pytest's (0: every test passed or skipped; 1: failures; 2: interrupted;
 3: internal error; 4: usage error), :data:`EXIT_NO_TESTS` (5) when no test was selected, and
@@ -32,7 +32,6 @@ from memif_harness import report as mreport
 DEFAULT_REPORT: Final = "reports/interop.json"
 EXIT_NO_TESTS: Final = 5  # pytest.ExitCode.NO_TESTS_COLLECTED
 EXIT_NO_SUITES: Final = 4  # pytest.ExitCode.USAGE_ERROR
-QUICK_TIMEOUT: Final = 60
 
 EXIT_MEANING: Final = {
     0: "all selected tests passed or were skipped",
@@ -79,11 +78,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--junitxml", metavar="PATH", help="also write JUnit XML here")
     out.add_argument("-k", dest="keyword", metavar="EXPR", help="pytest -k: select tests by name")
     out.add_argument("-m", dest="markexpr", metavar="EXPR", help="pytest -m: select by marker")
-    out.add_argument(
-        "--quick",
-        action="store_true",
-        help=f"smoke run: leave out tests marked slow, {QUICK_TIMEOUT} s timeout per test",
-    )
     out.add_argument(
         "--suites",
         type=Path,
@@ -146,12 +140,8 @@ def pytest_args(
             argv += [opt, str(value)]
     if args.keyword:
         argv += ["-k", args.keyword]
-    markexpr = args.markexpr
-    if args.quick:
-        markexpr = f"({markexpr}) and not slow" if markexpr else "not slow"
-        argv += [f"--timeout={QUICK_TIMEOUT}"]
-    if markexpr:
-        argv += ["-m", markexpr]
+    if args.markexpr:
+        argv += ["-m", args.markexpr]
     argv += list(args.pytest_args or [])
     return argv
 

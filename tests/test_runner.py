@@ -82,7 +82,6 @@ def test_pytest_arguments(tmp_path: Path) -> None:
         "D1",
         "-m",
         "not docker",
-        "--quick",
         "--",
         "-x",
         "-n",
@@ -97,8 +96,7 @@ def test_pytest_arguments(tmp_path: Path) -> None:
     assert "--vpp-image" not in text  # an empty value means "not given"
     assert "--junitxml j.xml" in text
     assert argv[argv.index("-k") + 1] == "D1"
-    assert argv[argv.index("-m") + 1] == "(not docker) and not slow"
-    assert f"--timeout={runner.QUICK_TIMEOUT}" in argv
+    assert argv[argv.index("-m") + 1] == "not docker"
     assert argv[-3:] == ["-x", "-n", "2"]
 
 
@@ -248,5 +246,5 @@ def test_memif_harness_run_subcommand_has_the_runner_options() -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
-    for option in ("--peer", "--require-peer", "--vpp-image", "--report", "--quick"):
+    for option in ("--peer", "--require-peer", "--vpp-image", "--report"):
         assert option in proc.stdout
