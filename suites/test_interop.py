@@ -7,6 +7,7 @@ absent peers skip with how to provide them.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from scapy.layers.inet import ICMP, IP
@@ -14,7 +15,8 @@ from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Raw
 
 from fixtures.links import Link, make_frame, wait_for
-from fixtures.peers.python_worker import Reflector, macswap
+from fixtures.peers.python_worker import Reflector
+from memif_harness import traffic
 from memif_harness.constants import Role
 from suites.conftest import D1_FRAMES, d1_sizes, forward_or_skip
 
@@ -45,28 +47,29 @@ def _check_counters(link: Link, frames: list[bytes]) -> None:
         assert counters["tx_packets"] == len(frames), counters
 
 
-def _run_d1(link: Link, mode: str) -> None:
+def _run_d1(link: Link, mode: str, artifact_dir: Path) -> None:
+    """Tagged UDP frames out and back; on any loss, duplicate, reorder or corruption the
+    assertion names the first differences and sent/received pcaps land in ``artifact_dir``."""
     forward_or_skip(link, mode)
     _clear(link)
-    frames = [make_frame(seq, size) for seq, size in enumerate(d1_sizes(D1_FRAMES))]
-    expected = frames if mode == "io" else [macswap(f) for f in frames]
-    received = link.exchange(frames, batch=128)
-    assert len(received) == len(frames), f"lost {len(frames) - len(received)} frames"
-    mismatched = [i for i, (a, b) in enumerate(zip(received, expected, strict=True)) if a != b]
-    assert not mismatched, f"{len(mismatched)} frames differ, first at #{mismatched[0]}"
-    _check_counters(link, frames)
+    stream = traffic.udp(1, D1_FRAMES, d1_sizes(D1_FRAMES))
+    verdict = traffic.send_and_expect(
+        link.endpoint, None, stream, expect=mode, burst=128, timeout=5, pcap_dir=artifact_dir
+    )
+    assert verdict.delivered == D1_FRAMES
+    _check_counters(link, stream.frames())
 
 
 @pytest.mark.scenario("D1")
-def test_d1_io_frames_60_to_1514_byte_exact(memif_link: Link) -> None:
+def test_d1_io_frames_60_to_1514_byte_exact(memif_link: Link, artifact_dir: Path) -> None:
     """D1: 5120 frames of 60..1514 bytes out and back through the peer's io forwarding."""
-    _run_d1(memif_link, "io")
+    _run_d1(memif_link, "io", artifact_dir)
 
 
 @pytest.mark.scenario("D1")
-def test_d1_macswap_frames_60_to_1514(memif_link: Link) -> None:
+def test_d1_macswap_frames_60_to_1514(memif_link: Link, artifact_dir: Path) -> None:
     """D1: the same through macswap; every frame comes back with its MACs swapped."""
-    _run_d1(memif_link, "macswap")
+    _run_d1(memif_link, "macswap", artifact_dir)
 
 
 @pytest.mark.scenario("D2")
