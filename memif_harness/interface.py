@@ -39,6 +39,8 @@ class InterfaceCounters:
     disconnects: int = 0
     #: Connections we closed because the peer broke the protocol.
     protocol_errors: int = 0
+    #: Invalid descriptors the peer wrote, over every connection so far.
+    bad_descriptors: int = 0
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -242,6 +244,7 @@ class Interface:
         """Drop queues, unmap regions and close eventfds (after any disconnect)."""
         with self.lock:
             self.link_up = False
+            self.counters.bad_descriptors += self._live_bad_descriptors()
             self.tx_queues, self.rx_queues = [], []
             for _, _, efd in self._rings:
                 with contextlib.suppress(OSError):
@@ -251,6 +254,9 @@ class Interface:
                 region.close()
             self.regions = []
             self._layout = None
+
+    def _live_bad_descriptors(self) -> int:
+        return sum(q.stats.bad_descriptors for q in (*self.tx_queues, *self.rx_queues))
 
     def interrupt_fds(self) -> list[tuple[int, int]]:
         """``(eventfd, qid)`` of every receive queue, for watching interrupts."""
@@ -388,5 +394,8 @@ class Interface:
                 link_up=self.link_up,
                 error=self.local_reason,
                 remote_error=self.remote_reason,
-                counters=dataclasses.replace(self.counters),
+                counters=dataclasses.replace(
+                    self.counters,
+                    bad_descriptors=self.counters.bad_descriptors + self._live_bad_descriptors(),
+                ),
             )

@@ -730,6 +730,7 @@ def _expect_violation(
     assert details.counters.disconnects == 1
     if bad is not None:
         assert queue.stats.bad_descriptors == bad
+        assert details.counters.bad_descriptors == bad  # kept after the queues are gone
     del queue
     finish(master, baseline, 1, bound=False)
 
