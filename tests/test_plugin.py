@@ -12,8 +12,8 @@ from fixtures.links import make_frame, open_link
 from fixtures.peers.base import InterfaceSpec, PeerUnavailable
 from fixtures.peers.libmemif import HINT, LibmemifPeer, LibmemifUnsupported
 from fixtures.peers.python import PythonPeer
-from fixtures.peers.python_worker import icmpecho, ip_checksum, macswap
 from memif_harness.constants import Role
+from memif_harness.traffic import mac_swap
 
 pytest_plugins = ["pytester"]
 
@@ -205,7 +205,7 @@ def test_python_peer_flavours_reflect(tmp_path: Path, flavour: str) -> None:
             frames = [make_frame(i, 60 + i) for i in range(100)]
             assert link.exchange(frames) == frames
             link.forward("macswap")
-            assert link.exchange(frames[:5]) == [macswap(f) for f in frames[:5]]
+            assert link.exchange(frames[:5]) == [mac_swap(f) for f in frames[:5]]
             link.forward("rxonly")
             assert link.exchange(frames[:5], timeout=0.3) == []
             counters = link.peer_interface.counters()
@@ -216,28 +216,6 @@ def test_python_peer_flavours_reflect(tmp_path: Path, flavour: str) -> None:
         finally:
             link.close()
         assert not link.peer_interface.is_up()
-
-
-def test_icmpecho_answers_arp_and_echo() -> None:
-    from scapy.layers.inet import ICMP, IP
-    from scapy.layers.l2 import ARP, Ether
-
-    ip, mac = bytes([10, 0, 0, 1]), bytes.fromhex("02fe00000001")
-    arp = bytes(Ether(src="02:00:00:00:00:02", dst="ff:ff:ff:ff:ff:ff")
-                / ARP(op=1, psrc="10.0.0.2", pdst="10.0.0.1", hwsrc="02:00:00:00:00:02"))
-    reply = Ether(icmpecho(arp, ip, mac))
-    assert reply[ARP].op == 2
-    assert reply[ARP].hwsrc == "02:fe:00:00:00:01"
-    echo = bytes(Ether(src="02:00:00:00:00:02", dst="02:fe:00:00:00:01")
-                 / IP(src="10.0.0.2", dst="10.0.0.1") / ICMP(id=7, seq=9) / b"payload")
-    answer = icmpecho(echo, ip, mac)
-    assert answer is not None
-    pkt = Ether(answer)
-    assert pkt[IP].dst == "10.0.0.2"
-    assert pkt[ICMP].type == 0
-    assert pkt[ICMP].seq == 9
-    assert ip_checksum(bytes(pkt[ICMP])) == 0
-    assert icmpecho(echo.replace(b"\x0a\x00\x00\x01", b"\x0a\x00\x00\x09"), ip, mac) is None
 
 
 def test_libmemif_peer_without_app_is_unavailable(tmp_path: Path) -> None:
