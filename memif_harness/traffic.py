@@ -809,13 +809,15 @@ def send_frames(
     rx: Endpoint | None = None,
     rx_queues: Sequence[int] = (),
     received: list[bytes] | None = None,
+    window: int | None = None,
 ) -> int:
     """Send ``frames`` in bursts of ``burst`` (``rate`` pps and/or ``gap`` s between bursts).
 
     ``queue`` is one queue, one per frame, or ``f(index, frame) -> queue``. While waiting
     (for ring space or the next burst) frames on ``rx``'s ``rx_queues`` go into ``received``
-    so an echoing peer never stalls. Returns how many were sent (fewer if a ring stayed full
-    for ``timeout``).
+    so an echoing peer never stalls. ``window`` caps the frames in flight (sent, not yet
+    received) for a reflecting peer that drops what finds our receive ring full, as testpmd
+    does. Returns how many were sent (fewer if a ring stayed full for ``timeout``).
     """
     if callable(queue):
         steer = [queue(i, f) for i, f in enumerate(frames)]
@@ -842,6 +844,11 @@ def send_frames(
                 if left > 0.0005:
                     time.sleep(min(left, 0.001))
         chunk = range(first, min(first + burst, len(frames)))
+        if window is not None:
+            deadline = time.monotonic() + timeout
+            while sent + len(chunk) - len(sink) > window and time.monotonic() < deadline:
+                pump()
+                time.sleep(0.00005)
         # consecutive frames of one queue go in one call
         for qid, group in itertools.groupby(chunk, key=lambda i: steer[i]):
             batch = [frames[i] for i in group]
@@ -874,12 +881,14 @@ def send_and_expect(
     quiet: float = 0.0,
     pcap_dir: str | Path | None = None,
     check: bool = True,
+    window: int | None = None,
 ) -> Verdict:
     """Send ``frames`` on ``tx`` and assert that exactly ``expect(frame)`` of each came out
     of ``rx`` (``None``: ``tx`` itself, for a peer that echoes).
 
     Receives on ``rx_queue`` (default: every receive queue) until every expected frame came or
-    ``timeout``, then ``quiet`` seconds more (to catch duplicates). On a mismatch writes
+    ``timeout``, then ``quiet`` seconds more (to catch duplicates); ``window`` as in
+    :func:`send_frames`. On a mismatch writes
     ``sent.pcap`` and ``received.pcap`` into ``pcap_dir`` (if given) and, with ``check``,
     raises AssertionError with :meth:`Verdict.report`; returns the :class:`Verdict`.
     """
@@ -901,6 +910,7 @@ def send_and_expect(
         rx=rx,
         rx_queues=qids,
         received=received,
+        window=window,
     )
     received += receive(rx, want - len(received), queues=qids, timeout=timeout, quiet=quiet)
     elapsed = time.monotonic() - start

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -125,10 +125,14 @@ def test_ping_our_responder(
 @pytest.mark.scenario("D1")
 @pytest.mark.parametrize("testpmd_role", [Role.MASTER, Role.SLAVE], ids=["master", "slave"])
 def test_ping_testpmd_icmpecho(
-    peer_factory: PeerFactory, memif_socket_dir: Path, testpmd_role: Role
+    peer_factory: PeerFactory,
+    memif_socket_dir: Path,
+    testpmd_role: Role,
+    record_property: Callable[[str, object], None],
 ) -> None:
     """``memif-harness ping`` against testpmd in icmpecho mode, both roles: ARP, then 5 echo
     requests, every reply checked byte for byte by the ping command."""
+    record_property("peer_role", testpmd_role.name.lower())
     installed = peer_factory("testpmd")
     assert isinstance(installed, TestpmdPeer)
     socket = str(memif_socket_dir / "icmpecho.sock")
@@ -181,10 +185,15 @@ def test_ping_testpmd_icmpecho(
 
 @pytest.mark.peer("vpp")
 @pytest.mark.scenario("D1", "H14")
-def test_vpp_master_pings_our_responder(peer_factory: PeerFactory, memif_socket_dir: Path) -> None:
+def test_vpp_master_pings_our_responder(
+    peer_factory: PeerFactory,
+    memif_socket_dir: Path,
+    record_property: Callable[[str, object], None],
+) -> None:
     """VPP ``create interface memif id 0 master``, up, 192.168.1.1/24; our responder as slave
     at 192.168.1.2; ``ping 192.168.1.2`` from VPP is answered (the first request may be lost
     to ARP, as VPP's own test allows)."""
+    record_property("peer_role", "master")
     vpp = peer_factory("vpp")
     socket = str(memif_socket_dir / "vpp-master.sock")
     iface = vpp.create_interface(
@@ -200,10 +209,13 @@ def test_vpp_master_pings_our_responder(peer_factory: PeerFactory, memif_socket_
 @pytest.mark.peer("vpp")
 @pytest.mark.scenario("D1", "D13")
 def test_vpp_slave_two_queues_pings_our_master_responder(
-    peer_factory: PeerFactory, memif_socket_dir: Path
+    peer_factory: PeerFactory,
+    memif_socket_dir: Path,
+    record_property: Callable[[str, object], None],
 ) -> None:
     """VPP slave ``rx-queues 2 tx-queues 2`` at 192.168.1.1/24 against our responder as
     master (2 queues) at 192.168.1.2: VPP's ping is answered."""
+    record_property("peer_role", "slave")
     vpp = peer_factory("vpp")
     socket = str(memif_socket_dir / "vpp-slave.sock")
     with responder(Role.MASTER, socket, "--queues", "2"):
