@@ -202,6 +202,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=positive, default=None, help="frame size (smallest possible)")
     p.add_argument("--rate", type=float, default=None, help="packets per second (unlimited)")
     p.add_argument("--burst", type=positive, default=32)
+    p.add_argument(
+        "--window",
+        type=positive,
+        default=None,
+        help="most frames in flight, sent and not yet back (default: half the ring, so a "
+        "peer that drops on a full ring, like testpmd, loses nothing)",
+    )
     p.add_argument("--vlan", type=int, action="append", default=[], help="Dot1Q tag (repeat)")
     p.add_argument(
         "--expect",
@@ -548,6 +555,7 @@ def cmd_gen(args: argparse.Namespace) -> int:
             ordered=not args.unordered and queues == 1,
             check=False,
             pcap_dir=args.pcap_dir,
+            window=args.window or (1 << args.log2_ring_size) // 2 * queues,
         )
     print_table(
         f"gen: {args.stream} x {args.count}, expect {expect_name}",
