@@ -5,9 +5,7 @@ from __future__ import annotations
 import enum
 
 COOKIE = 0x3E31F20
-COOKIE_V1 = 0x3E31F10
 VERSION = 0x0200
-VERSION_V1 = 0x0100
 
 MSG_SIZE = 128
 NAME_SIZE = 32

@@ -134,18 +134,6 @@ class RemoteProtocolError(MemifError):
         self.reason = reason
 
 
-class Disconnected(MemifError):
-    """The connection ended: ``remote_reason`` is what the peer said, if anything."""
-
-    code = ErrorCode.DISCONNECTED
-
-    def __init__(self, local_reason: str, remote_reason: str = "") -> None:
-        text = local_reason + (f" (peer: {remote_reason!r})" if remote_reason else "")
-        super().__init__(text)
-        self.local_reason = local_reason
-        self.remote_reason = remote_reason
-
-
 class RingFull(MemifError):
     """No free slots on a TX ring: back-pressure, nothing was overwritten."""
 
