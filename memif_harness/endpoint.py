@@ -48,17 +48,23 @@ class EventLoop:
 
     def __init__(self, app_name: str = "memif-harness", reconnect_period: float = 0.5) -> None:
         self.memif = Memif(app_name=app_name, reconnect_period=reconnect_period)
+        #: What stopped the thread, if it died; reported by :meth:`Endpoint.wait_connected`.
+        self.error: BaseException | None = None
         self._stop = False
         self._thread = threading.Thread(target=self._run, name="memif-event-loop", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop:
-            try:
-                self.memif.poll_event(-1)
-            except MemifError as exc:
-                if exc.code is not ErrorCode.POLL_CANCEL:
-                    raise
+        try:
+            while not self._stop:
+                try:
+                    self.memif.poll_event(-1)
+                except MemifError as exc:
+                    if exc.code is not ErrorCode.POLL_CANCEL:
+                        raise
+        except BaseException as exc:
+            self.error = exc
+            raise
 
     def close(self) -> None:
         """Delete every interface and stop the thread."""
@@ -159,11 +165,12 @@ class Endpoint:
         with self._changed:
             if not self._changed.wait_for(lambda: self.interface.link_up is up, timeout):
                 state = "connected" if up else "disconnected"
+                died = f"; the event loop died: {self.loop.error!r}" if self.loop.error else ""
                 raise TimeoutError(
                     f"{self.config.role.name.lower()} {self.config.socket} id {self.config.id} "
                     f"not {state} after {timeout}s (local reason: "
                     f"{self.interface.local_reason!r}, peer's reason: "
-                    f"{self.interface.remote_reason!r})"
+                    f"{self.interface.remote_reason!r}){died}"
                 )
 
     def disconnect(self, reason: str = "disconnected by application") -> None:

@@ -494,3 +494,23 @@ def test_callbacks_and_private_ctx(memif: Memif, sock_path: str) -> None:
     t0 = time.monotonic()
     memif.delete(slave)
     assert time.monotonic() - t0 < 1
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_dead_event_loop_is_named_in_the_timeout(
+    sock_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug that kills the event-loop thread must not look like a silent peer."""
+    from memif_harness.endpoint import Endpoint, EventLoop
+
+    def broken(_self: Interface, _run: object) -> None:
+        raise RuntimeError("boom in prepare_memory")
+
+    monkeypatch.setattr(Interface, "prepare_memory", broken)
+    with EventLoop() as loop:
+        master = Endpoint("master", sock_path, loop=loop)
+        slave = Endpoint("slave", sock_path, loop=loop)
+        with pytest.raises(TimeoutError, match="event loop died: RuntimeError"):
+            slave.wait_connected(1)
+        assert isinstance(loop.error, RuntimeError)
+        del master, slave
