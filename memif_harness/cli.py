@@ -36,6 +36,7 @@ from . import __version__, runner
 from .constants import DEFAULT_BUFFER_SIZE, DEFAULT_LOG2_RING_SIZE, MAX_LOG2_RING_SIZE, Mode, Role
 from .endpoint import Endpoint, EventLoop
 from .errors import MemifError
+from .expect import resolve_expect
 from .responder import (
     DEFAULT_IP,
     DEFAULT_MAC,
@@ -48,7 +49,9 @@ from .responder import (
     parse_arp_reply,
     parse_mac,
 )
-from .traffic import STREAM_KINDS, Verdict, make_stream, resolve_expect, send_and_expect, udp
+from .streams import STREAM_KINDS, make_stream, udp
+from .traffic import send_and_expect
+from .verdict import Verdict
 
 DEFAULT_RING_SIZE = 1 << DEFAULT_LOG2_RING_SIZE
 

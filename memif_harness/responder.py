@@ -22,7 +22,7 @@ echo round trips per second against ``memif-harness gen`` in another process).
 :meth:`Responder.run` returns after :meth:`Responder.stop` (the CLI calls it on SIGINT and
 SIGTERM), having deleted the interface, so the peer sees a DISCONNECT.
 
-This module does not import scapy (it starts fast as a subprocess); :mod:`traffic` reuses
+This module does not import scapy (it starts fast as a subprocess); :mod:`expect` reuses
 :func:`echo_reply` for its expected-reply transformation.
 """
 

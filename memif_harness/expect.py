@@ -1,0 +1,92 @@
+"""Expected transformations: what a peer should send back for each frame sent.
+
+An expectation is a callable from a sent frame to the expected one (None: nothing comes
+back): :func:`identity`, :func:`mac_swap`, :data:`icmp_echo_reply` (an :class:`IcmpEchoReply`)
+or any other; :func:`resolve_expect` also takes them by name. No scapy here, so a peer
+process can import its forward mode cheaply.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from .responder import echo_reply
+
+__all__ = [
+    "Expect",
+    "IcmpEchoReply",
+    "icmp_echo_reply",
+    "identity",
+    "mac_swap",
+    "resolve_expect",
+]
+
+#: An expected transformation: what the peer should send back for a frame (None: nothing).
+Expect = Callable[[bytes], bytes | None]
+
+
+def identity(frame: bytes) -> bytes:
+    """The peer forwards the frame unchanged (testpmd ``io``)."""
+    return frame
+
+
+def mac_swap(frame: bytes) -> bytes:
+    """The peer swaps source and destination MAC (testpmd ``macswap``)."""
+    return frame[6:12] + frame[0:6] + frame[12:]
+
+
+def looks_l2(frame: bytes) -> bool:
+    """Whether ``frame`` starts with an Ethernet header (guessed from the ethertype)."""
+    return len(frame) >= 14 and int.from_bytes(frame[12:14], "big") in (
+        0x0800,
+        0x86DD,
+        0x0806,
+        0x8100,
+        0x88A8,
+        0x9100,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class IcmpEchoReply:
+    """The peer answers echo requests (testpmd ``icmpecho``, VPP, icmp_responder).
+
+    MACs and IP addresses swapped (source MAC := ``src_mac`` if given), type echo reply,
+    checksum fixed; TTL kept unless ``ttl`` is given. ``l2=None`` guesses from the ethertype.
+    Frames that are not echo requests expect no reply.
+    """
+
+    src_mac: str | None = None
+    ttl: int | None = None
+    l2: bool | None = None
+
+    def __call__(self, frame: bytes) -> bytes | None:
+        l2 = looks_l2(frame) if self.l2 is None else self.l2
+        mac = None if self.src_mac is None else bytes.fromhex(self.src_mac.replace(":", ""))
+        return echo_reply(frame, l2=l2, src_mac=mac, ttl=self.ttl)
+
+
+icmp_echo_reply = IcmpEchoReply()
+
+_NAMED: dict[str, Expect] = {
+    "identity": identity,
+    "io": identity,
+    "macswap": mac_swap,
+    "mac-swap": mac_swap,
+    "icmp-echo": icmp_echo_reply,
+    "icmpecho": icmp_echo_reply,
+    "icmp-echo-reply": icmp_echo_reply,
+}
+
+
+def resolve_expect(expect: str | Expect | None) -> Expect:
+    """A transformation by name (identity/io, macswap, icmp-echo) or the callable itself."""
+    if expect is None:
+        return identity
+    if callable(expect):
+        return expect
+    try:
+        return _NAMED[expect.lower()]
+    except KeyError:
+        raise ValueError(f"unknown expectation {expect!r} (one of {', '.join(_NAMED)})") from None
