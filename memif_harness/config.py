@@ -61,16 +61,6 @@ class InterfaceConfig:
             if not ok:
                 raise LocalProtocolError(message)
 
-    @property
-    def tx_rings(self) -> int:
-        """How many rings we transmit on."""
-        return self.num_s2m_rings if self.role is Role.SLAVE else self.num_m2s_rings
-
-    @property
-    def rx_rings(self) -> int:
-        """How many rings we receive on."""
-        return self.num_m2s_rings if self.role is Role.SLAVE else self.num_s2m_rings
-
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class RunParams:

@@ -23,14 +23,14 @@ from .constants import (
     MAX_LOG2_RING_SIZE,
     MAX_REGIONS,
     MAX_RINGS,
+    MSG_SIZE,
     VERSION,
-    Mode,
     MsgType,
     Role,
 )
 from .errors import ErrorCode, LocalProtocolError, RemoteProtocolError
 from .events import ConnectRequested, Disconnected, Event, HelloReceived, InitAccepted, LinkUp
-from .state import INITIAL, Local, State, local_transition, next_state
+from .state import INITIAL, TRANSITIONS, Local, State, local_transition, next_state
 from .wire import (
     Ack,
     AddRegion,
@@ -56,6 +56,10 @@ _NEEDS_FD = {
 }
 
 Outgoing = tuple[bytes, int | None]
+
+#: Raw message types a master may receive before INIT; any other (known or not) is
+#: "unexpected message received": VPP checks "first message is INIT" before the type (H12, A.8).
+_BEFORE_INIT = {int(t) for (r, s, t) in TRANSITIONS if r is Role.MASTER and s is State.AWAIT_INIT}
 
 
 def _close_all(fds: Sequence[int]) -> None:
@@ -98,15 +102,7 @@ class ControlChannel:
         self._regions: list[tuple[AddRegion, int]] = []
         self._rings: dict[bool, list[tuple[AddRing, int]]] = {True: [], False: []}
         if role is Role.MASTER:
-            self._emit(
-                Hello(
-                    name=name,
-                    max_region=MAX_REGIONS,
-                    max_m2s_ring=MAX_RINGS,
-                    max_s2m_ring=MAX_RINGS,
-                    max_log2_ring_size=MAX_LOG2_RING_SIZE,
-                )
-            )
+            self._emit(Hello(name=name))
 
     # -- output ---------------------------------------------------------------------------
 
@@ -130,14 +126,17 @@ class ControlChannel:
             _close_all(fds)
             return []
         try:
+            if (
+                self.state is State.AWAIT_INIT
+                and len(data) == MSG_SIZE
+                and int.from_bytes(data[:2], "little") not in _BEFORE_INIT
+            ):
+                raise RemoteProtocolError("unexpected message received", ErrorCode.MFMSG)
             msg = parse(data)
             after = next_state(self.role, self.state, msg.TYPE)
             fd = self._take_fd(msg.TYPE, fds)
         except RemoteProtocolError as exc:
             _close_all(fds)
-            if exc.code is ErrorCode.UNKNOWN_MSG and self.state is State.AWAIT_INIT:
-                # VPP checks "first message is INIT" before the type (H12, A.8).
-                exc = RemoteProtocolError("unexpected message received", ErrorCode.MFMSG)
             self._fail(exc)
         self.state = after
         try:
@@ -146,6 +145,12 @@ class ControlChannel:
             if fd is not None:
                 _close_all([fd])
             self._fail(exc)
+
+    def receive_truncated(self) -> list[Event]:
+        """The peer sent a datagram with more fds than fit (the kernel dropped the rest)."""
+        if self.state is State.CLOSED:
+            return []
+        self._fail(RemoteProtocolError("control message truncated: too many fds", ErrorCode.MFMSG))
 
     def receive_eof(self) -> list[Event]:
         """The peer closed the socket."""
@@ -343,10 +348,3 @@ class ControlChannel:
         self._regions, self._rings = [], {True: [], False: []}
         self._queued.clear()
         return Disconnected(local_reason=reason, remote_reason=self.remote_reason)
-
-    @property
-    def mode(self) -> Mode:
-        """The interface mode once known (slave: configured; master: after INIT)."""
-        if self.config is None:
-            raise LocalProtocolError("no interface bound to this channel yet")
-        return self.config.mode

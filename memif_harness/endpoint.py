@@ -133,14 +133,15 @@ class Endpoint:
         self._changed = threading.Condition()
         try:
             self.interface: Interface = self.loop.memif.create(
-                self.config, on_connect=self._notify, on_disconnect=self._notify
+                self.config,
+                on_connect=self._notify,
+                on_disconnect=self._notify,
+                default_rx_mode=rx_mode,
             )
         except BaseException:
             if self._own_loop:
                 self.loop.close()
             raise
-        for qid in range(max(s2m, m2s)):
-            self.interface.set_rx_mode(rx_mode, qid)
 
     def _notify(self, _iface: Interface, _ctx: object) -> None:
         with self._changed:
@@ -204,7 +205,7 @@ class Endpoint:
         """Receive up to ``count`` frames (copies), waiting at most ``timeout`` seconds."""
         frames: list[bytes] = []
         deadline = time.monotonic() + timeout
-        efd = self.interface.get_queue_efd(queue)
+        self.interface.ack_interrupt(queue)  # what is pending now is drained below
         while len(frames) < count:
             views = self.interface.rx_burst(queue, min(256, count - len(frames)))
             if views:
@@ -216,8 +217,11 @@ class Endpoint:
             if left <= 0:
                 break
             # The peer signals through the eventfd when we are in interrupt mode; a short
-            # cap covers peers that never signal.
-            select.select([efd], [], [], min(left, 0.002))
+            # cap covers peers that never signal. The fd is fetched per wait: a reconnect
+            # closes the old one (and the number may be reused).
+            efd = self.interface.get_queue_efd(queue)
+            if select.select([efd], [], [], min(left, 0.002))[0]:
+                self.interface.ack_interrupt(queue)
         return frames
 
     def drain(self, queue: int = 0, quiet: float = 0.05) -> int:

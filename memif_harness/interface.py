@@ -31,6 +31,14 @@ ConnCallback = Callable[["Interface", Any], None]
 InterruptCallback = Callable[["Interface", Any, int], None]
 
 
+def _is_eventfd(fd: int) -> bool:
+    """Whether ``fd`` is an eventfd (what the peer must pass with ADD_RING)."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:[eventfd]"
+    except OSError:
+        return False
+
+
 @dataclasses.dataclass
 class InterfaceCounters:
     """Connection-level counters reported by ``get_details``."""
@@ -107,10 +115,11 @@ class Interface:
         self.channel: ControlChannel | None = None
         self.sock: socket.socket | None = None
         self.link_up = False
-        self.run: RunParams | None = None
         self.regions: list[Region] = []
         self.tx_queues: list[TxQueue] = []
         self.rx_queues: list[RxQueue] = []
+        #: Mode of every receive queue without an entry in :attr:`rx_modes`.
+        self.default_rx_mode = RxMode.INTERRUPT
         self.rx_modes: dict[int, RxMode] = {}
         self.peer_name = ""
         self.peer_if_name = ""
@@ -149,7 +158,6 @@ class Interface:
         region = Region.create(layout.size, f"memif {cfg.id} region 0")
         self.regions = [region]
         self._layout = layout
-        self.run = run
         rings = []
         for ring_type, count in (
             (RingType.S2M, run.num_s2m_rings),
@@ -195,6 +203,10 @@ class Interface:
                     )
                     direction = "rx" if ring_msg.is_s2m else "tx"
                     ring.check_cookie(f"{direction} ring {ring_msg.index}")
+                    if not _is_eventfd(efd):  # notify()/ack would write into anything else
+                        raise RemoteProtocolError(
+                            f"ring {ring_msg.index} interrupt fd is not an eventfd"
+                        )
                 except BaseException:
                     os.close(efd)
                     raise
@@ -204,13 +216,6 @@ class Interface:
                 with contextlib.suppress(OSError):
                     os.close(fd)
             raise
-        n_s2m = sum(m.is_s2m for m, _, _ in self._rings)
-        self.run = RunParams(
-            num_s2m_rings=n_s2m,
-            num_m2s_rings=len(self._rings) - n_s2m,
-            log2_ring_size=max(m.log2_ring_size for m, _, _ in self._rings),
-            buffer_size=0,
-        )
 
     # -- both -----------------------------------------------------------------------------
 
@@ -233,7 +238,7 @@ class Interface:
             if isinstance(queue, TxQueue):
                 self.tx_queues.append(queue)
             else:
-                queue.set_rx_mode(self.rx_modes.get(msg.index, RxMode.INTERRUPT))
+                queue.set_rx_mode(self.rx_modes.get(msg.index, self.default_rx_mode))
                 if self.role is Role.SLAVE:
                     queue.refill()
                 self.rx_queues.append(queue)
@@ -307,24 +312,36 @@ class Interface:
     def set_rx_mode(self, mode: RxMode, qid: int) -> None:
         """``memif_set_rx_mode``: polling sets MASK_INT on our receive ring, interrupt clears it.
 
-        Remembered across reconnects; may be called before the link is up.
+        Remembered across reconnects; may be called before the link is up, for any ``qid``
+        (a queue the link brings up later takes it). Once up, a ``qid`` without a receive
+        queue raises MemifError(QID).
         """
-        with self.lock:
+        with self.lock:  # one section: a link coming up cannot slip between the two steps
             self.rx_modes[qid] = mode
-            if not self.link_up:
-                return
-        with self._rx(qid) as rxq:
-            rxq.set_rx_mode(mode)
+            if self.link_up:
+                rxq = self.queue("rx", qid)
+                assert isinstance(rxq, RxQueue)
+                rxq.set_rx_mode(mode)
 
     def rx_burst(self, qid: int, count: int = 256) -> list[memoryview]:
         """``memif_rx_burst``: up to ``count`` received frames as views into shared memory.
 
         The views stay valid until :meth:`buffer_free` / :meth:`refill_queue` gives the
         slots back. A peer's bad descriptor raises :class:`RemoteProtocolError`.
+        Does not read the queue's eventfd: a caller that waits on it (``select`` on
+        :meth:`get_queue_efd`) clears it with :meth:`ack_interrupt`.
         """
         with self._rx(qid) as rxq:
-            rxq.ack_interrupt()
             return rxq.recv(count)
+
+    def ack_interrupt(self, qid: int) -> int:
+        """Clear receive queue ``qid``'s eventfd without blocking; signals pending (0: none).
+
+        Call it after ``select`` on :meth:`get_queue_efd` wakes, then drain with
+        :meth:`rx_burst`, so the eventfd does not stay readable.
+        """
+        with self._rx(qid) as rxq:
+            return rxq.ack_interrupt()
 
     def buffer_free(self, qid: int, count: int | None = None) -> None:
         """``memif_buffer_free``: give back the oldest ``count`` received frames (all: None)."""

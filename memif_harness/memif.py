@@ -22,7 +22,7 @@ from typing import Any
 
 from . import transport
 from .config import InterfaceConfig
-from .constants import DEFAULT_RECONNECT_PERIOD, Role
+from .constants import DEFAULT_RECONNECT_PERIOD, Role, RxMode
 from .control import ControlChannel
 from .errors import ErrorCode, MemifError, RemoteProtocolError
 from .events import ConnectRequested, Disconnected, Event, HelloReceived, InitAccepted, LinkUp
@@ -114,9 +114,15 @@ class Memif:
         on_disconnect: ConnCallback | None = None,
         on_interrupt: InterruptCallback | None = None,
         private_ctx: Any = None,
+        *,
+        default_rx_mode: RxMode = RxMode.INTERRUPT,
     ) -> Interface:
         """``memif_create``: a master starts listening (or joins its socket's listener); a
-        slave tries to connect now and then every ``reconnect_period`` seconds."""
+        slave tries to connect now and then every ``reconnect_period`` seconds.
+
+        ``default_rx_mode`` is the mode of every receive queue not given one by
+        :meth:`Interface.set_rx_mode`.
+        """
         iface = Interface(
             config,
             on_connect=on_connect,
@@ -124,6 +130,7 @@ class Memif:
             on_interrupt=on_interrupt,
             private_ctx=private_ctx,
         )
+        iface.default_rx_mode = default_rx_mode
         iface.on_violation = self._violation
         with self.lock:
             if config.role is Role.MASTER:
@@ -318,9 +325,12 @@ class Memif:
             received = transport.receive(sock)
             if received is None:
                 return
-            data, fds = received
             try:
-                events = channel.receive(data, fds) if data or fds else channel.receive_eof()
+                if isinstance(received, transport.Truncated):
+                    events = channel.receive_truncated()
+                else:
+                    data, fds = received
+                    events = channel.receive(data, fds) if data or fds else channel.receive_eof()
             except RemoteProtocolError:
                 iface = owner()
                 if iface is None:
@@ -346,7 +356,7 @@ class Memif:
             if isinstance(event, HelloReceived):
                 try:
                     regions, rings = iface.prepare_memory(event.run)
-                except MemifError as exc:
+                except (MemifError, OSError) as exc:  # OSError: EMFILE, ENOMEM from memfd/eventfd
                     queue += channel.disconnect(f"cannot create memory: {exc}")
                     continue
                 channel.start_handshake(regions, rings)
@@ -358,6 +368,9 @@ class Memif:
                 except RemoteProtocolError as exc:
                     iface.counters.protocol_errors += 1
                     queue += channel.disconnect(exc.reason)
+                    continue
+                except (MemifError, OSError) as exc:  # ours (EMFILE, ENOMEM), not the peer's
+                    queue += channel.disconnect(f"cannot map memory: {exc}")
                     continue
                 queue += channel.confirm_connected()
             elif isinstance(event, LinkUp):
@@ -414,10 +427,14 @@ class Memif:
             self.disconnect(iface, exc.reason)
 
     def _on_interrupt(self, iface: Interface, qid: int, _events: int) -> None:
-        with iface.lock:
-            if not iface.link_up or qid >= len(iface.rx_queues):
-                return
-            iface.rx_queues[qid].ack_interrupt()
+        try:
+            with iface.lock:
+                if not iface.link_up or qid >= len(iface.rx_queues):
+                    return
+                iface.rx_queues[qid].ack_interrupt()
+        except RemoteProtocolError as exc:
+            self._violation(iface, exc)
+            return
         if iface.on_interrupt is not None:
             iface.on_interrupt(iface, iface.private_ctx, qid)
 

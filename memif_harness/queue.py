@@ -135,6 +135,13 @@ class _Queue:
             self.buffer_size = layout.buffer_size
         elif layout is not None:
             raise LocalProtocolError("only a slave queue has a CopyLayout")
+        #: What one of the slave's own buffers holds per descriptor we send: receivers
+        #: drop longer ones in ethernet mode (A.6), so we chain instead.
+        self._slot_capacity = (
+            min(self.buffer_size, ETHERNET_MAX_DESC_LEN)
+            if mode is Mode.ETHERNET
+            else self.buffer_size
+        )
         if eventfd is not None:
             os.set_blocking(eventfd, False)  # the peer can saturate or drain it: never block
 
@@ -226,10 +233,10 @@ class TxQueue(_Queue):
         if self.role is Role.SLAVE:
             rec = np.zeros(count, dtype=DESC_DTYPE)
             rec["offset"] = self._slot_offsets[slots]
-            rec["length"] = self.buffer_size
-        else:
-            rec = self._desc[slots]
-            self._check(slots, rec, rx=False)
+            rec["length"] = self._slot_capacity
+            return slots, rec
+        rec = self._desc[slots]
+        self._check(slots, rec, rx=False)
         if self.mode is Mode.ETHERNET:  # receivers drop longer descriptors (A.6): chain instead
             rec["length"] = np.minimum(rec["length"], ETHERNET_MAX_DESC_LEN)
         return slots, rec
@@ -245,7 +252,9 @@ class TxQueue(_Queue):
         slots, rec = self._posted(start, min(free, lengths.size))
         per_frame = _plan(lengths, rec["length"].astype(np.int64))
         if per_frame.size < lengths.size and slots.size < free:
-            slots, rec = self._posted(start, free)
+            more_slots, more_rec = self._posted(start + slots.size, free - slots.size)
+            slots = np.concatenate((slots, more_slots))
+            rec = np.concatenate((rec, more_rec))
             per_frame = _plan(lengths, rec["length"].astype(np.int64))
         if per_frame.size < lengths.size:
             self.stats.ring_full += 1
@@ -319,13 +328,20 @@ class TxQueue(_Queue):
     def commit(self, buffers: Sequence[TxBuffer]) -> int:
         """Publish the first ``len(buffers)`` allocated buffers (libmemif ``tx_burst``).
 
-        ``buffers`` must be those :meth:`alloc` returned, in order; allocated buffers not
-        committed go back to the ring. Returns the number of buffers published.
+        ``buffers`` must be those :meth:`alloc` returned, in order, and end with a packet's
+        last buffer (``next`` false): a list that stops inside a NEXT chain raises
+        LocalProtocolError, publishes nothing and keeps the allocation, rather than leave the
+        peer a chain that would run into the next packet. Allocated buffers not committed go
+        back to the ring. Returns the number of buffers published.
         """
         count = len(buffers)
         pending = self._pending
         if count > len(pending) or any(b is not p for b, p in zip(buffers, pending, strict=False)):
             raise LocalProtocolError("commit() takes buffers in the order alloc() returned them")
+        if count and buffers[-1].next:
+            raise LocalProtocolError(
+                "commit() would end inside a packet: its last buffer has next set"
+            )
         rec = np.concatenate(self._pending_rec)[:count] if count else np.zeros(0, DESC_DTYPE)
         self._pending = []
         self._pending_rec = []
@@ -347,6 +363,10 @@ class TxQueue(_Queue):
             os.eventfd_write(self.eventfd, 1)
         except BlockingIOError:  # counter saturated: an interrupt is pending anyway
             return False
+        except OSError as exc:  # the slave passed something else than an eventfd
+            raise RemoteProtocolError(
+                f"ring {self.name} interrupt fd cannot be written: {exc.strerror}"
+            ) from None
         self.stats.interrupts += 1
         return True
 
@@ -587,5 +607,9 @@ class RxQueue(_Queue):
             value = os.eventfd_read(self.eventfd)
         except BlockingIOError:
             return 0
+        except OSError as exc:  # the slave passed something else than an eventfd
+            raise RemoteProtocolError(
+                f"ring {self.name} interrupt fd cannot be read: {exc.strerror}"
+            ) from None
         self.stats.interrupts += 1
         return value

@@ -250,14 +250,6 @@ class PeerStatus:
     version: str | None = None
     detail: str | None = None
 
-    def as_record(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "available": self.available,
-            "reason": None if self.available else self.reason,
-        }
-
 
 def _executable(path: str | None, name: str) -> str | None:
     if not path:

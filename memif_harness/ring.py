@@ -73,10 +73,11 @@ class Ring:
         cls, region: Region, offset: int, log2_size: int, cacheline: int = DEFAULT_CACHELINE
     ) -> Ring:
         """Build a ring the peer announced (ADD_RING); RemoteProtocolError if it misfits."""
-        reason = _misfit(region, offset, log2_size, cacheline)
-        if reason is not None:
-            raise RemoteProtocolError(reason)
-        return cls(region, offset, log2_size, cacheline)
+        check_cacheline(cacheline)  # ours, not the peer's: stays a LocalProtocolError
+        try:
+            return cls(region, offset, log2_size, cacheline)
+        except LocalProtocolError as exc:
+            raise RemoteProtocolError(str(exc)) from None
 
     def init(self) -> None:
         """Write a fresh header (slave, before ADD_RING): cookie, flags 0, head = tail = 0."""

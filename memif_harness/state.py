@@ -87,10 +87,7 @@ def next_state(role: Role, state: State, msg_type: MsgType) -> State:
         return TRANSITIONS[(role, state, msg_type)]
     except KeyError:
         pass
-    if role is Role.MASTER and state is State.AWAIT_INIT:
-        reason = "unexpected message received"
-    else:
-        reason = f"unexpected message {msg_type.name} in state {state.value} as {role.name.lower()}"
+    reason = f"unexpected message {msg_type.name} in state {state.value} as {role.name.lower()}"
     raise RemoteProtocolError(reason, ErrorCode.MFMSG)
 
 

@@ -108,11 +108,20 @@ def send(sock: socket.socket, data: bytes, fd: int | None = None) -> None:
     sock.sendmsg([data], ancillary)
 
 
-def receive(sock: socket.socket) -> tuple[bytes, list[int]] | None:
+class Truncated:
+    """What :func:`receive` returns for a datagram whose fds did not fit (MSG_CTRUNC)."""
+
+
+#: The one :class:`Truncated` value; the fds that did arrive are already closed.
+TRUNCATED = Truncated()
+
+
+def receive(sock: socket.socket) -> tuple[bytes, list[int]] | Truncated | None:
     """One datagram and the fds that came with it; ``None`` when nothing is waiting.
 
     An EOF is returned as ``(b"", [])``. A datagram larger than 128 bytes is returned at
-    its true length (up to one byte more), so the caller can call it malformed.
+    its true length (up to one byte more), so the caller can call it malformed. A datagram
+    with more fds than we make room for returns :data:`TRUNCATED`.
     """
     try:
         data, ancdata, flags, _ = sock.recvmsg(MSG_SIZE + 1, _ANCILLARY)
@@ -129,7 +138,7 @@ def receive(sock: socket.socket) -> tuple[bytes, list[int]] | None:
     if flags & socket.MSG_CTRUNC:
         for fd in fds:
             os.close(fd)
-        return b"\0" * (MSG_SIZE + 1), []
+        return TRUNCATED
     return data, fds
 
 

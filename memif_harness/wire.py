@@ -11,7 +11,18 @@ import dataclasses
 import struct
 from typing import ClassVar
 
-from .constants import MSG_SIZE, NAME_SIZE, REASON_SIZE, SECRET_SIZE, VERSION, MsgType
+from .constants import (
+    ADD_RING_FLAG_S2M,
+    MAX_LOG2_RING_SIZE,
+    MAX_REGIONS,
+    MAX_RINGS,
+    MSG_SIZE,
+    NAME_SIZE,
+    REASON_SIZE,
+    SECRET_SIZE,
+    VERSION,
+    MsgType,
+)
 from .errors import ErrorCode, RemoteProtocolError
 
 __all__ = [
@@ -68,10 +79,10 @@ class Hello(Message):
     name: str = ""
     min_version: int = VERSION
     max_version: int = VERSION
-    max_region: int = 255
-    max_m2s_ring: int = 255
-    max_s2m_ring: int = 255
-    max_log2_ring_size: int = 14
+    max_region: int = MAX_REGIONS
+    max_m2s_ring: int = MAX_RINGS
+    max_s2m_ring: int = MAX_RINGS
+    max_log2_ring_size: int = MAX_LOG2_RING_SIZE
 
     def _values(self) -> tuple[object, ...]:
         return (
@@ -126,7 +137,6 @@ class AddRing(Message):
 
     TYPE = MsgType.ADD_RING
     FORMAT = struct.Struct("<HHHIBH")
-    FLAG_S2M: ClassVar[int] = 1
     flags: int = 0
     index: int = 0
     region: int = 0
@@ -137,7 +147,7 @@ class AddRing(Message):
     @property
     def is_s2m(self) -> bool:
         """Whether this ring carries slave-to-master traffic."""
-        return bool(self.flags & self.FLAG_S2M)
+        return bool(self.flags & ADD_RING_FLAG_S2M)
 
     def _values(self) -> tuple[object, ...]:
         return (

@@ -514,3 +514,110 @@ def test_a_dead_event_loop_is_named_in_the_timeout(
             slave.wait_connected(1)
         assert isinstance(loop.error, RuntimeError)
         del master, slave
+
+
+def test_rx_burst_leaves_the_eventfd_to_ack_interrupt(memif: Memif, sock_path: str) -> None:
+    master, slave = make_pair(memif, sock_path)
+    efd = master.get_queue_efd(0)
+    slave.send(0, [b"one"])
+    slave.send(0, [b"two"])
+    assert select.select([efd], [], [], 0.5)[0] == [efd]
+    assert [bytes(f) for f in master.rx_burst(0)] == [b"one", b"two"]
+    master.buffer_free(0)
+    assert select.select([efd], [], [], 0)[0] == [efd]  # rx_burst made no syscall on it
+    assert master.ack_interrupt(0) == 2
+    assert select.select([efd], [], [], 0)[0] == []
+    assert master.ack_interrupt(0) == 0
+    with pytest.raises(MemifError) as info:
+        master.ack_interrupt(1)
+    assert info.value.code is ErrorCode.QID
+
+
+def test_default_rx_mode_covers_every_queue_the_link_brings(memif: Memif, sock_path: str) -> None:
+    master = memif.create(
+        InterfaceConfig(role=Role.MASTER, socket=sock_path), default_rx_mode=RxMode.POLLING
+    )
+    master.set_rx_mode(RxMode.INTERRUPT, 2)  # before connect: any qid, no error
+    master.set_rx_mode(RxMode.POLLING, 40)
+    slave = memif.create(InterfaceConfig(role=Role.SLAVE, socket=sock_path, num_s2m_rings=3))
+    assert wait_until(lambda: master.link_up and slave.link_up, memif, 5)
+    flags = [q.flags & RING_FLAG_MASK_INT for q in slave.get_details().tx_queues]
+    assert flags == [RING_FLAG_MASK_INT, RING_FLAG_MASK_INT, 0]
+    with pytest.raises(MemifError) as info:
+        master.set_rx_mode(RxMode.POLLING, 3)  # up: a qid without a queue is an error
+    assert info.value.code is ErrorCode.QID
+
+
+def test_endpoint_sets_rx_mode_on_queues_it_did_not_count(sock_path: str) -> None:
+    from memif_harness.endpoint import Endpoint, EventLoop
+
+    with EventLoop() as loop:
+        # The master's rx_queues=1 is only a wish: the slave brings 3 S2M rings.
+        master = Endpoint("master", sock_path, rx_mode=RxMode.POLLING, loop=loop)
+        slave = Endpoint("slave", sock_path, tx_queues=3, loop=loop)
+        master.wait_connected(5)
+        slave.wait_connected(5)
+        flags = [q.flags & RING_FLAG_MASK_INT for q in slave.details().tx_queues]
+        assert flags == [RING_FLAG_MASK_INT] * 3
+        assert master.interface.rx_modes == {}  # no per-qid loop in the constructor
+
+
+def test_endpoint_recv_fetches_the_eventfd_for_every_wait(
+    sock_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reconnect closes the eventfd (its number may be reused): recv must not keep it."""
+    from memif_harness import endpoint
+    from memif_harness.endpoint import Endpoint, EventLoop
+
+    with EventLoop() as loop:
+        master = Endpoint("master", sock_path, loop=loop)
+        slave = Endpoint("slave", sock_path, loop=loop)
+        master.wait_connected(5)
+        served: list[int] = []
+        waited: list[int] = []
+        real_efd, real_select = master.interface.get_queue_efd, select.select
+
+        def get_queue_efd(qid: int) -> int:
+            served.append(real_efd(qid))
+            return served[-1]
+
+        def fake_select(r: list[int], w: list[int], x: list[int], t: float) -> object:
+            waited.extend(r)
+            return real_select(r, w, x, t)
+
+        monkeypatch.setattr(master.interface, "get_queue_efd", get_queue_efd)
+        monkeypatch.setattr(endpoint.select, "select", fake_select)
+        assert master.recv(1, timeout=0.05) == []
+        assert len(waited) > 1
+        assert waited == served
+        del slave
+
+
+@pytest.mark.parametrize("where", ["slave", "master"])
+def test_os_error_while_creating_memory_disconnects_with_a_reason(
+    memif: Memif, sock_path: str, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """EMFILE from memfd_create/eventfd (slave) or mmap (master) must not kill the loop."""
+    from memif_harness import interface as interface_module
+    from memif_harness.shm import Region
+
+    def emfile(*_args: object, **_kw: object) -> int:
+        raise OSError(24, "Too many open files")
+
+    if where == "slave":
+        monkeypatch.setattr(interface_module.os, "eventfd", emfile)
+    else:
+        monkeypatch.setattr(Region, "attach", emfile)
+    master, slave = make_pair(memif, sock_path, connect=False)
+    iface, reason = (
+        (slave, "cannot create memory: [Errno 24] Too many open files")
+        if where == "slave"
+        else (master, "cannot map memory: [Errno 24] Too many open files")
+    )
+    assert wait_until(lambda: iface.get_details().error == reason, memif, 5)
+    if where == "master":  # (a slave fails before INIT: no interface on the master yet)
+        assert wait_until(lambda: slave.get_details().remote_error == reason, memif, 5)
+    assert not master.link_up
+    assert not slave.link_up
+    monkeypatch.undo()  # the loop survived: the slave's next attempt connects
+    assert wait_until(lambda: master.link_up and slave.link_up, memif, 5)

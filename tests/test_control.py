@@ -13,7 +13,7 @@ from memif_harness import wire
 from memif_harness.config import InterfaceConfig
 from memif_harness.constants import Mode, MsgType, Role
 from memif_harness.control import ControlChannel
-from memif_harness.errors import LocalProtocolError, RemoteProtocolError
+from memif_harness.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
 from memif_harness.events import (
     ConnectRequested,
     Disconnected,
@@ -273,6 +273,25 @@ def test_two_fds_on_one_message_are_rejected_and_closed() -> None:
     with pytest.raises(RemoteProtocolError, match="carried 2 fds"):
         master.receive(wire.pack(wire.AddRegion(index=0, size=10)), fds)
     assert not any(_fd_open(fd) for fd in fds)
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["before-init", "after-init"])
+def test_truncated_control_message_names_the_real_cause(first: bool) -> None:
+    master = resolver() if first else _after_init()
+    master.data_to_send()
+    with pytest.raises(RemoteProtocolError) as info:
+        master.receive_truncated()
+    reason = "control message truncated: too many fds"
+    assert (info.value.reason, info.value.code) == (reason, ErrorCode.MFMSG)
+    assert master.state is State.CLOSED
+    assert [wire.parse(d) for d, _ in master.data_to_send()] == [wire.Disconnect(reason=reason)]
+    assert master.receive_truncated() == []  # closed: nothing more
+
+
+def test_disconnect_first_is_not_an_unexpected_message() -> None:
+    master = resolver()
+    (event,) = master.receive(wire.pack(wire.Disconnect(reason="bye")))
+    assert event == Disconnected(local_reason="disconnect received", remote_reason="bye")
 
 
 def test_disconnect_received_records_remote_reason() -> None:

@@ -348,6 +348,42 @@ def test_alloc_and_commit(make_pair: Callable[..., Pair]) -> None:
             tx.commit(too_long)
 
 
+def test_commit_refuses_to_end_inside_a_chain(make_pair: Callable[..., Pair]) -> None:
+    pair = make_pair(log2=4, bsize=1024)
+    for tx, rx in directions(pair):
+        head = tx.ring.head if tx.role is Role.SLAVE else tx.ring.tail
+        buffers = tx.alloc(2, 1500)
+        assert [b.next for b in buffers] == [True, False, True, False]
+        with pytest.raises(LocalProtocolError, match="inside a packet"):
+            tx.commit(buffers[:1])  # would leave a NEXT chain that runs into the next frame
+        with pytest.raises(LocalProtocolError, match="inside a packet"):
+            tx.commit(buffers[:3])
+        assert (tx.ring.head if tx.role is Role.SLAVE else tx.ring.tail) == head  # nothing out
+        frames = payloads([1500, 1500])
+        for frame, (a, b) in zip(frames, [buffers[:2], buffers[2:]], strict=True):
+            a.data[:1024] = frame[:1024]
+            b.data[:476] = frame[1024:]
+        assert tx.commit(buffers[:2]) == 2  # the allocation survived the refusal
+        assert tx.send([b"next"]) == 1
+        assert [bytes(v) for v in rx.recv(8)] == [frames[0], b"next"]
+        rx.release()
+
+
+def test_interrupt_fd_that_is_no_eventfd_is_a_violation(make_pair: Callable[..., Pair]) -> None:
+    pair = make_pair(log2=4)
+    read_end, write_end = os.pipe()
+    try:
+        tx = TxQueue(Role.MASTER, pair.master_tx.ring, [pair.master_region], eventfd=read_end)
+        with pytest.raises(RemoteProtocolError, match="interrupt fd cannot be written"):
+            tx.notify()
+        rx = RxQueue(Role.MASTER, pair.master_rx.ring, [pair.master_region], eventfd=write_end)
+        with pytest.raises(RemoteProtocolError, match="interrupt fd cannot be read"):
+            rx.ack_interrupt()
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
 def test_alloc_reserves_only_whole_packets(make_pair: Callable[..., Pair]) -> None:
     pair = make_pair(log2=2, bsize=1000)
     buffers = pair.slave_tx.alloc(3, 1500)
