@@ -252,9 +252,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def cmd_responder(args: argparse.Namespace) -> int:
     """Serve until SIGINT/SIGTERM, then delete the interface and exit 0."""
-    if args.threads and args.fd_events == "external":
-        _say("memif-harness responder: --threads uses internal fd events", err=True)
-        return 2
     config = ResponderConfig(
         role=Role[args.role.upper()],
         socket=args.socket,
@@ -269,7 +266,11 @@ def cmd_responder(args: argparse.Namespace) -> int:
         fd_events=args.fd_events,
         threads=args.threads,
     )
-    responder = Responder(config, log=_say)
+    try:
+        responder = Responder(config, log=_say)
+    except ValueError as exc:
+        _say(f"memif-harness responder: {exc}", err=True)
+        return 2
 
     def on_signal(signum: int, _frame: types.FrameType | None) -> None:
         _say(f"{signal.Signals(signum).name}: stopping")

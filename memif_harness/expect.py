@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from .responder import echo_reply
+from .responder import ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, VLAN_TPIDS, echo_reply, parse_mac
 
 __all__ = [
     "Expect",
@@ -36,16 +36,12 @@ def mac_swap(frame: bytes) -> bytes:
     return frame[6:12] + frame[0:6] + frame[12:]
 
 
+_L2_ETHERTYPES = frozenset({ETH_P_IP, ETH_P_IPV6, ETH_P_ARP}) | VLAN_TPIDS
+
+
 def looks_l2(frame: bytes) -> bool:
     """Whether ``frame`` starts with an Ethernet header (guessed from the ethertype)."""
-    return len(frame) >= 14 and int.from_bytes(frame[12:14], "big") in (
-        0x0800,
-        0x86DD,
-        0x0806,
-        0x8100,
-        0x88A8,
-        0x9100,
-    )
+    return len(frame) >= 14 and int.from_bytes(frame[12:14], "big") in _L2_ETHERTYPES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,11 +56,15 @@ class IcmpEchoReply:
     src_mac: str | None = None
     ttl: int | None = None
     l2: bool | None = None
+    _mac: bytes | None = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        mac = None if self.src_mac is None else parse_mac(self.src_mac)
+        object.__setattr__(self, "_mac", mac)
 
     def __call__(self, frame: bytes) -> bytes | None:
         l2 = looks_l2(frame) if self.l2 is None else self.l2
-        mac = None if self.src_mac is None else bytes.fromhex(self.src_mac.replace(":", ""))
-        return echo_reply(frame, l2=l2, src_mac=mac, ttl=self.ttl)
+        return echo_reply(frame, l2=l2, src_mac=self._mac, ttl=self.ttl)
 
 
 icmp_echo_reply = IcmpEchoReply()

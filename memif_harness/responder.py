@@ -57,6 +57,7 @@ DEFAULT_IP = "192.168.1.1"
 DEFAULT_MAC = "02:fe:00:00:00:01"
 
 FdEvents = Literal["internal", "external"]
+ReplyKind = Literal["arp", "icmp"]
 
 
 # -- byte-level helpers (no scapy) -----------------------------------------------------------
@@ -130,13 +131,22 @@ def echo_reply(
         if len(data) < 14:
             return None
         ethertype, off = l3_offset(data)
-        head = data[6:12] + (data[0:6] if src_mac is None else src_mac) + data[12:off]
     else:
         if not data:
             return None
         version = data[0] >> 4
         ethertype = ETH_P_IP if version == 4 else ETH_P_IPV6 if version == 6 else 0
-        off, head = 0, b""
+        off = 0
+    return _echo_reply(data, ethertype, off, l2=l2, src_mac=src_mac, ttl=ttl)
+
+
+def _echo_reply(
+    data: bytes, ethertype: int, off: int, *, l2: bool, src_mac: bytes | None, ttl: int | None
+) -> bytes | None:
+    """:func:`echo_reply` of ``data`` already parsed: L3 header of ``ethertype`` at ``off``."""
+    head = b""
+    if l2:
+        head = data[6:12] + (data[0:6] if src_mac is None else src_mac) + data[12:off]
     if ethertype == ETH_P_IP:
         if len(data) < off + 20:
             return None
@@ -205,8 +215,15 @@ def arp_reply(frame: bytes | bytearray | memoryview, mac: bytes, ip: bytes) -> b
     if len(data) < 14:
         return None
     ethertype, off = l3_offset(data)
+    if ethertype != ETH_P_ARP:
+        return None
+    return _arp_reply(data, off, mac, ip)
+
+
+def _arp_reply(data: bytes, off: int, mac: bytes, ip: bytes) -> bytes | None:
+    """:func:`arp_reply` of an ARP frame ``data`` already parsed: ARP header at ``off``."""
     arp = data[off : off + 28]
-    if ethertype != ETH_P_ARP or len(arp) < 28:
+    if len(arp) < 28:
         return None
     if arp[0:8] != b"\x00\x01\x08\x00\x06\x04\x00\x01" or arp[24:28] != ip:
         return None
@@ -233,6 +250,38 @@ def parse_arp_reply(frame: bytes, target_ip: bytes) -> bytes | None:
     if ethertype != ETH_P_ARP or len(arp) < 28 or arp[6:8] != b"\x00\x02":
         return None
     return arp[8:14] if arp[14:18] == target_ip else None
+
+
+def send_retrying(
+    iface: Interface,
+    qid: int,
+    frames: Sequence[bytes],
+    timeout: float,
+    *,
+    pause: float = 0.0001,
+    idle: Callable[[], None] | None = None,
+) -> int:
+    """Send ``frames`` on transmit queue ``qid``, retrying while the ring is full, until all
+    went or ``timeout`` seconds passed; between tries call ``idle`` (if given) and sleep
+    ``pause`` seconds. Returns how many were sent."""
+    deadline = time.monotonic() + timeout
+    sent = iface.send(qid, frames) if frames else 0
+    while sent < len(frames):
+        if idle is not None:
+            idle()
+        if time.monotonic() > deadline:
+            break
+        time.sleep(pause)
+        sent += iface.send(qid, frames[sent:])
+    return sent
+
+
+def ack_queue_interrupt(iface: Interface, qid: int) -> None:
+    """Consume the pending signals of receive queue ``qid``'s eventfd (after waking on it);
+    a link that went down meanwhile (or a peer's violation, already reported) is not an error
+    here: the next ``rx_burst`` says so."""
+    with contextlib.suppress(MemifError):
+        iface.ack_interrupt(qid)
 
 
 # -- the core ------------------------------------------------------------------------------
@@ -270,19 +319,27 @@ class ResponderCore:
 
     def reply(self, frame: bytes | bytearray | memoryview) -> bytes | None:
         """The reply to one received frame, or None when it needs none."""
+        answer = self._reply(frame)
+        return None if answer is None else answer[0]
+
+    def _reply(self, frame: bytes | bytearray | memoryview) -> tuple[bytes, ReplyKind] | None:
+        """:meth:`reply` with its kind; the frame is copied and parsed once."""
         data = bytes(frame)
         if self.mode is Mode.ETHERNET:
             if len(data) < 14:
                 return None
             ethertype, off = l3_offset(data)
             if ethertype == ETH_P_ARP:
-                return arp_reply(data, self.mac, self.ip)
+                out = _arp_reply(data, off, self.mac, self.ip)
+                return None if out is None else (out, "arp")
             if ethertype != ETH_P_IP or data[off + 16 : off + 20] != self.ip:
                 return None
-            return echo_reply(data, l2=True, src_mac=self.mac)
-        if len(data) < 20 or data[0] >> 4 != 4 or data[16:20] != self.ip:
-            return None
-        return echo_reply(data, l2=False)
+            out = _echo_reply(data, ETH_P_IP, off, l2=True, src_mac=self.mac, ttl=None)
+        else:
+            if len(data) < 20 or data[0] >> 4 != 4 or data[16:20] != self.ip:
+                return None
+            out = _echo_reply(data, ETH_P_IP, 0, l2=False, src_mac=None, ttl=None)
+        return None if out is None else (out, "icmp")
 
     def serve_queue(self, iface: Interface, qid: int, tx_wait: float = 0.01) -> int:
         """Drain receive queue ``qid`` and answer on the transmit queue of the same number.
@@ -300,25 +357,18 @@ class ResponderCore:
             views = iface.rx_burst(qid, 256)
             if not views:
                 break
-            replies = [r for r in map(self.reply, views) if r is not None]
+            answers = [a for a in map(self._reply, views) if a is not None]
             n = len(views)
             del views
             iface.refill_queue(qid)
-            sent = self._send(iface, qid % n_tx, replies, tx_wait)
-            self._count(n, replies, sent)
+            replies = [reply for reply, _ in answers]
+            arp = sum(1 for _, kind in answers if kind == "arp")
+            sent = send_retrying(iface, qid % n_tx, replies, tx_wait)
+            self._count(n, replies, arp, sent)
             total += n
         return total
 
-    def _send(self, iface: Interface, qid: int, frames: Sequence[bytes], wait: float) -> int:
-        sent = iface.send(qid, frames) if frames else 0
-        deadline = time.monotonic() + wait
-        while sent < len(frames) and time.monotonic() < deadline:
-            time.sleep(0.0001)
-            sent += iface.send(qid, frames[sent:])
-        return sent
-
-    def _count(self, received: int, replies: Sequence[bytes], sent: int) -> None:
-        arp = sum(1 for r in replies if self.mode is Mode.ETHERNET and l3_offset(r)[0] == ETH_P_ARP)
+    def _count(self, received: int, replies: Sequence[bytes], arp: int, sent: int) -> None:
         with self._lock:
             stats = self.stats
             stats.received += received
@@ -453,12 +503,10 @@ class Responder:
                 self._loop_external(memif, self._epoll)
             else:
                 self._loop_internal(memif)
-            self._stop_workers()
-            memif.delete(iface)
         finally:
             self.started.set()
             self._stop_workers()
-            memif.cleanup()
+            memif.cleanup()  # deletes the interface: the peer sees a DISCONNECT
             if self._epoll is not None:
                 self._epoll.close()
             if self._wake >= 0:
@@ -566,10 +614,13 @@ class Responder:
         except MemifError:
             return
         while not stop.is_set():
+            ready: list[int] = []
             with contextlib.suppress(OSError, ValueError):
-                select.select([efd], [], [], 0.1)
+                ready = select.select([efd], [], [], 0.1)[0]
             if stop.is_set():
                 return
+            if ready:
+                ack_queue_interrupt(iface, qid)
             try:
                 self.core.serve_queue(iface, qid)
             except MemifError:

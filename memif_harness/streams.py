@@ -20,6 +20,8 @@ from scapy.layers.inet6 import ICMPv6EchoReply, ICMPv6EchoRequest, IPv6
 from scapy.layers.l2 import ARP, Dot1AD, Dot1Q, Ether
 from scapy.packet import NoPayload, Packet, Raw
 
+from .responder import csum_adjust, internet_checksum
+
 __all__ = [
     "MAGIC",
     "STREAM_KINDS",
@@ -106,12 +108,6 @@ def fill(size: int, stream: int) -> bytes:
     return bytes((i + stream) & 0xFF for i in range(256)) * (size // 256) + bytes(
         (i + stream) & 0xFF for i in range(size % 256)
     )
-
-
-def _fold_words(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    return sum(struct.unpack(f"!{len(data) // 2}H", data))
 
 
 @dataclasses.dataclass
@@ -205,18 +201,18 @@ class Stream:
             frame = bytearray(template)
             tag = make_tag(self.id, seq, rest)
             frame[hlen : hlen + TAG.size] = tag
-            added = _fold_words(tag)
             if csum_layers:
                 off, cls = csum_layers[0]
+                # The template's tag (and echo sequence number) is zero: the words that
+                # changed sum to 0 before, to the ones' complement sum of ``added`` now.
+                added = tag
                 if icmp_echo:
-                    frame[off + 6 : off + 8] = (seq & 0xFFFF).to_bytes(2, "big")
-                    added += seq & 0xFFFF
+                    echo_seq = (seq & 0xFFFF).to_bytes(2, "big")
+                    frame[off + 6 : off + 8] = echo_seq
+                    added += echo_seq
                 field = off + _CHECKSUM[cls]
                 old = int.from_bytes(frame[field : field + 2], "big")
-                total = (~old & 0xFFFF) + added
-                while total >> 16:
-                    total = (total & 0xFFFF) + (total >> 16)
-                new = ~total & 0xFFFF
+                new = csum_adjust(old, 0, ~internet_checksum(added) & 0xFFFF)
                 if cls is UDP and new == 0:
                     new = 0xFFFF
                 frame[field : field + 2] = new.to_bytes(2, "big")

@@ -33,6 +33,7 @@ from .expect import (
     mac_swap,
     resolve_expect,
 )
+from .responder import ack_queue_interrupt, send_retrying
 from .streams import (
     MAGIC,
     STREAM_KINDS,
@@ -118,12 +119,15 @@ def _poll(endpoint: Endpoint, queues: Sequence[int], out: list[bytes], limit: in
 
 
 def _wait(endpoint: Endpoint, queues: Sequence[int], timeout: float) -> None:
-    fds = []
+    iface = endpoint.interface
+    fds: dict[int, int] = {}
     for qid in queues:
         with contextlib.suppress(MemifError):
-            fds.append(endpoint.interface.get_queue_efd(qid))
+            fds[iface.get_queue_efd(qid)] = qid
     # A short cap covers peers that never signal (polling peers, MASK_INT races).
-    select.select(fds, [], [], max(0.0, min(timeout, 0.002)))
+    ready, _, _ = select.select(list(fds), [], [], max(0.0, min(timeout, 0.002)))
+    for fd in ready:
+        ack_queue_interrupt(iface, fds[fd])
 
 
 def receive(
@@ -207,15 +211,10 @@ def send_frames(
         # consecutive frames of one queue go in one call
         for qid, group in itertools.groupby(chunk, key=lambda i: steer[i]):
             batch = [frames[i] for i in group]
-            done, deadline = 0, time.monotonic() + timeout
-            while done < len(batch):
-                done += tx.interface.send(qid, batch[done:])
-                if done < len(batch):
-                    pump()
-                    if time.monotonic() > deadline:
-                        return sent + done
-                    time.sleep(0.00005)
+            done = send_retrying(tx.interface, qid, batch, timeout, pause=0.00005, idle=pump)
             sent += done
+            if done < len(batch):
+                return sent
         pump()
     return sent
 
@@ -250,7 +249,8 @@ def send_and_expect(
     rx = tx if rx is None else rx
     sent_frames = _frames(frames)
     transform = resolve_expect(expect)
-    want = sum(transform(f) is not None for f in sent_frames)
+    outputs = [transform(f) for f in sent_frames]
+    want = sum(out is not None for out in outputs)
     qids = _rx_queues(rx, rx_queue)
     received: list[bytes] = []
     start = time.monotonic()
@@ -269,7 +269,9 @@ def send_and_expect(
     )
     received += receive(rx, want - len(received), queues=qids, timeout=timeout, quiet=quiet)
     elapsed = time.monotonic() - start
-    verdict = classify(sent_frames[:sent], received, transform, ordered=ordered)
+    verdict = classify(
+        sent_frames[:sent], received, transform, ordered=ordered, expected_frames=outputs[:sent]
+    )
     verdict.unsent = len(sent_frames) - sent
     verdict.sent = len(sent_frames)
     verdict.elapsed = elapsed

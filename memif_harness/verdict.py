@@ -196,6 +196,7 @@ def classify(
     *,
     ordered: bool = True,
     max_examples: int = 3,
+    expected_frames: Sequence[bytes | None] | None = None,
 ) -> Verdict:
     """Compare what came back with what ``expect`` says each sent frame should become.
 
@@ -203,13 +204,17 @@ def classify(
     delivered (first intact copy), corrupted (same length or longer, bytes differ), truncated
     (shorter) or lost; further intact copies are duplicated; an intact frame arriving after a
     later one of its stream is reordered (only if ``ordered``); anything else is unexpected.
+    ``expected_frames``, if given, is ``expect`` already applied to each sent frame.
     """
-    transform = resolve_expect(expect)
     sent_b = [f if isinstance(f, bytes) else bytes(f) for f in sent]
     recv_b = [f if isinstance(f, bytes) else bytes(f) for f in received]
+    if expected_frames is None:
+        transform = resolve_expect(expect)
+        expected_frames = [transform(f) for f in sent_b]
+    elif len(expected_frames) != len(sent_b):
+        raise ValueError(f"{len(expected_frames)} expected frames for {len(sent_b)} sent")
     expected: dict[object, tuple[int, int | None, int | None, bytes]] = {}
-    for position, frame in enumerate(sent_b):
-        out = transform(frame)
+    for position, (frame, out) in enumerate(zip(sent_b, expected_frames, strict=True)):
         if out is None:
             continue
         tag = find_tag(frame)

@@ -160,6 +160,18 @@ def test_ring_size_must_be_a_power_of_two(capsys: pytest.CaptureFixture[str]) ->
     assert cli.ring_size("1024") == 10
 
 
+def test_responder_threads_need_internal_fd_events(
+    sock_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    socket = str(sock_dir / "memif.sock")
+    status = cli.main(
+        words("responder --role master --socket", socket, "--threads --fd-events external")
+    )
+    assert status == 2
+    assert "--threads drives the connection with internal polling" in capsys.readouterr().err
+    assert not Path(socket).exists()
+
+
 def test_plain_table_when_not_a_tty(capsys: pytest.CaptureFixture[str]) -> None:
     cli.print_table("t", ["name", "n"], [["a", 1], ["bb", 22]])
     assert capsys.readouterr().out.splitlines() == ["t", "name   n", "a      1", "bb    22"]
