@@ -9,7 +9,16 @@ from collections.abc import Callable
 
 import pytest
 
-from fixtures.links import DELETED, UNMATCHED_ID, WRONG_SECRET, Link, wait_for
+from fixtures.links import (
+    DELETED,
+    PEER_SAW_DELETED,
+    REPORTS_OUR_NAMES,
+    UNMATCHED_ID,
+    WRONG_SECRET,
+    Link,
+    wait_for,
+)
+from fixtures.peers.base import DETAIL_KEYS
 from memif_harness.constants import Role
 
 LinkFactory = Callable[..., Link]
@@ -35,10 +44,14 @@ def test_link_up_and_names(memif_link: Link) -> None:
     if link.peer_name == "python":
         assert ours.remote_if_name == f"python-{link.peer_role.name.lower()}{link.spec.id}"
     theirs = link.peer_interface.details()
-    assert theirs.get("link_up", True) in (True, "up")
-    if link.peer_name == "python":  # the peer reports our names back
-        assert theirs["remote_if_name"] == ours.if_name
-        assert theirs["remote_inst_name"] == ours.inst_name
+    assert set(DETAIL_KEYS) <= theirs.keys(), theirs
+    assert theirs["link_up"] is True, theirs
+    if REPORTS_OUR_NAMES[link.peer_name]:  # the peer reports our names back
+        assert theirs["remote_if_name"] == ours.if_name, theirs
+        assert theirs["remote_inst_name"] == ours.inst_name, theirs
+    else:
+        assert theirs["remote_if_name"] is None, "the peer now reports names: update the table"
+        assert theirs["remote_inst_name"] is None, "the peer now reports names: update the table"
 
 
 @pytest.mark.scenario("I9")
@@ -82,11 +95,8 @@ def test_l5_delete_on_our_side_seen_by_peer(memif_link: Link) -> None:
     link.close_endpoint()
     assert wait_for(lambda: not link.peer_interface.is_up(), 10.0), "peer still reports link up"
     details = link.peer_interface.details()
-    if "remote_reason" in details:  # python: the reason we sent
-        assert details["remote_reason"] == "interface deleted"
-    output = getattr(link.peer_interface, "output", None)
-    if link.peer_name == "testpmd" and isinstance(output, str):
-        assert "interface deleted" in output, "testpmd did not log our reason"
+    assert details["link_up"] is False, details
+    assert details["remote_reason"] == PEER_SAW_DELETED[link.peer_name], details
 
 
 @pytest.mark.scenario("L5")

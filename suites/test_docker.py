@@ -81,15 +81,27 @@ def _no_leftover_containers(docker_client: Any) -> Iterator[None]:
         pytest.fail(f"containers left behind (now removed): {left}")
 
 
-@pytest.fixture
-def testpmd(docker_client: Any) -> Iterator[TestpmdPeer]:
-    """testpmd in containers (one per interface), io forwarding, stopped after the test."""
+@pytest.fixture(scope="module")
+def _testpmd_peer(docker_client: Any) -> Iterator[TestpmdPeer]:
+    """One peer for the module: its start (docker checks, a container listing the image's
+    PMDs) is paid once; each interface is still a container of its own."""
     peer = TestpmdPeer(image=containers.TESTPMD_IMAGE, session=SESSION, forward_mode="io")
     peer.start()
     try:
         yield peer
     finally:
         peer.stop()
+
+
+@pytest.fixture
+def testpmd(_testpmd_peer: TestpmdPeer) -> Iterator[TestpmdPeer]:
+    """testpmd in containers (one per interface), io forwarding; every interface (container)
+    a test leaves is removed after it, before the leftover check."""
+    try:
+        yield _testpmd_peer
+    finally:
+        for interface in list(_testpmd_peer.interfaces):
+            _testpmd_peer.remove_interface(interface)
 
 
 def _role_id(role: Role) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.peers.base import InterfaceSpec
-from fixtures.peers.testpmd import TestpmdPeer
+from fixtures.peers.testpmd import TestpmdInterface, TestpmdPeer
 from fixtures.plugin import PeerFactory
 from memif_harness.constants import Role
 
@@ -61,28 +61,34 @@ def responder(role: Role, socket: str, *extra: str) -> Iterator[subprocess.Popen
     assert proc.returncode == 0, f"responder exited {proc.returncode}:\n{out}"
 
 
+def ping_argv(role: Role, socket: str, count: int = 5, *extra: str,
+              connect_timeout: float = 20) -> list[str]:
+    """``memif-harness ping`` from OUR side (``--ip`` VPP_IP) towards OUR_IP."""
+    return [
+        *CLI,
+        "ping",
+        "--role",
+        role.name.lower(),
+        "--socket",
+        socket,
+        "--target",
+        OUR_IP,
+        "--ip",
+        VPP_IP,
+        "--count",
+        str(count),
+        "--timeout",
+        "2",
+        "--connect-timeout",
+        f"{connect_timeout:g}",
+        *extra,
+    ]
+
+
 def ping(role: Role, socket: str, count: int = 5, *extra: str) -> tuple[int, str]:
     """Run ``memif-harness ping`` from OUR side towards 192.168.1.2 (our responder) or VPP."""
     proc = subprocess.run(
-        [
-            *CLI,
-            "ping",
-            "--role",
-            role.name.lower(),
-            "--socket",
-            socket,
-            "--target",
-            OUR_IP,
-            "--ip",
-            VPP_IP,
-            "--count",
-            str(count),
-            "--timeout",
-            "2",
-            "--connect-timeout",
-            "20",
-            *extra,
-        ],
+        ping_argv(role, socket, count, *extra),
         capture_output=True,
         text=True,
         timeout=90,
@@ -133,34 +139,22 @@ def test_ping_testpmd_icmpecho(
     """``memif-harness ping`` against testpmd in icmpecho mode, both roles: ARP, then 5 echo
     requests, every reply checked byte for byte by the ping command."""
     record_property("peer_role", testpmd_role.name.lower())
-    installed = peer_factory("testpmd")
-    assert isinstance(installed, TestpmdPeer)
+    testpmd = peer_factory("testpmd")
+    assert isinstance(testpmd, TestpmdPeer)
     socket = str(memif_socket_dir / "icmpecho.sock")
-    with TestpmdPeer(installed.testpmd, forward_mode="icmpecho") as testpmd:
+    spec = InterfaceSpec(role=testpmd_role, socket=socket)
+    # icmpecho from testpmd's start-up on (--forward-mode), not a later `set fwd`: with
+    # autostart it forwards in its start-up mode as soon as the link is up, and our ping
+    # sends its ARP request right after connecting.
+    iface: TestpmdInterface | None = None
+    try:
         if testpmd_role is Role.MASTER:
-            testpmd.create_interface(InterfaceSpec(role=Role.MASTER, socket=socket))
+            iface = testpmd.create_interface(spec, forward_mode="icmpecho")
             code, out = ping(Role.SLAVE, socket)
         else:
             # Our master must listen before testpmd's client connects.
             proc = subprocess.Popen(
-                [
-                    *CLI,
-                    "ping",
-                    "--role",
-                    "master",
-                    "--socket",
-                    socket,
-                    "--target",
-                    OUR_IP,
-                    "--ip",
-                    VPP_IP,
-                    "--count",
-                    "5",
-                    "--timeout",
-                    "2",
-                    "--connect-timeout",
-                    "30",
-                ],
+                ping_argv(Role.MASTER, socket, connect_timeout=30),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,
@@ -170,13 +164,16 @@ def test_ping_testpmd_icmpecho(
                 while not Path(socket).exists() and proc.poll() is None:
                     assert time.monotonic() < deadline, "our ping never listened"
                     time.sleep(0.05)
-                testpmd.create_interface(InterfaceSpec(role=Role.SLAVE, socket=socket))
+                iface = testpmd.create_interface(spec, forward_mode="icmpecho")
                 out, _ = proc.communicate(timeout=60)
             finally:
                 if proc.poll() is None:
                     proc.kill()
                     proc.communicate()
             code = proc.returncode
+    finally:
+        if iface is not None:
+            testpmd.remove_interface(iface)
     assert_all_replies(code, out, 5)
 
 
@@ -199,9 +196,12 @@ def test_vpp_master_pings_our_responder(
     iface = vpp.create_interface(
         InterfaceSpec(role=Role.MASTER, socket=socket, id=0, ip=f"{VPP_IP}/24")
     )
-    with responder(Role.SLAVE, socket):
-        iface.wait_up(15)
-        result = iface.ping(OUR_IP, count=5, interval=0.1)  # type: ignore[attr-defined]
+    try:
+        with responder(Role.SLAVE, socket):
+            iface.wait_up(15)
+            result = iface.ping(OUR_IP, count=5, interval=0.1)  # type: ignore[attr-defined]
+    finally:
+        iface.delete()
     assert result.sent == 5
     assert result.received >= 4, result
 
@@ -224,7 +224,10 @@ def test_vpp_slave_two_queues_pings_our_master_responder(
                 role=Role.SLAVE, socket=socket, id=0, rx_queues=2, tx_queues=2, ip=f"{VPP_IP}/24"
             )
         )
-        iface.wait_up(15)
-        result = iface.ping(OUR_IP, count=5, interval=0.1)  # type: ignore[attr-defined]
+        try:
+            iface.wait_up(15)
+            result = iface.ping(OUR_IP, count=5, interval=0.1)  # type: ignore[attr-defined]
+        finally:
+            iface.delete()
     assert result.sent == 5
     assert result.received >= 4, result

@@ -193,6 +193,10 @@ if args["-r"] == "master":
     s.bind("\\0" + path[1:] if path.startswith("@") else path)
     s.listen(1)
 time.sleep(0.3)
+if mode == "late_fail":  # gives up after create_interface returned, before any link
+    time.sleep(0.5)
+    print("INFO: memif_connect: late failure", flush=True)
+    sys.exit(3)
 print("INFO: memif connected!", flush=True)
 if mode == "crash":
     sys.exit(1)
@@ -265,6 +269,22 @@ def test_an_app_that_exits_at_start_says_why(
     with pytest.raises(PeerError, match=r"exited at start.*status 4: memif_create_socket"):
         peer.create_interface(InterfaceSpec(role=Role.SLAVE, socket="/nonexistent/s.sock"))
     assert peer.interfaces == []
+    peer.stop()
+
+
+def test_wait_up_reports_the_last_output_of_an_app_that_gave_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """wait_up reads the app's last line (the reader thread is not blocked by wait_up's lock)
+    and says it at once, not after the reader's join timeout."""
+    monkeypatch.setenv("FAKE_MODE", "late_fail")
+    peer = LibmemifPeer(_fake_app(tmp_path, FAKE))
+    iface = peer.create_interface(InterfaceSpec(role=Role.SLAVE, socket="@late"))
+    start = time.monotonic()
+    with pytest.raises(PeerError, match=r"exited with status 3: memif_connect: late failure "
+                       r"before the link came up"):
+        iface.wait_up(5)
+    assert time.monotonic() - start < 2.0
     peer.stop()
 
 

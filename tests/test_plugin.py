@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from fixtures.links import make_frame, open_link
-from fixtures.peers.base import InterfaceSpec, PeerUnavailable
+from fixtures.peers.base import InterfaceSpec, PeerError, PeerUnavailable, PeerUnsupported
 from fixtures.peers.libmemif import HINT, LibmemifPeer, LibmemifUnsupported
-from fixtures.peers.python import PythonPeer
-from memif_harness.constants import Role
+from fixtures.peers.python import PythonPeer, PythonUnsupported
+from fixtures.peers.testpmd import TestpmdUnsupported
+from fixtures.plugin import PeerFactory
+from memif_harness.constants import Mode, Role
 from memif_harness.traffic import mac_swap
 
 pytest_plugins = ["pytester"]
@@ -126,6 +128,10 @@ def pytest_runtest_logreport(report):
     if report.when == "call":
         with open("props.jsonl", "a") as f:
             f.write(json.dumps([report.nodeid, report.user_properties]) + "\\n")
+    if report.failed:
+        with open("sections.jsonl", "a") as f:
+            titles = [t for t, _ in report.sections if t.startswith("memif ")]
+            f.write(json.dumps([report.nodeid, titles]) + "\\n")
 """
 
 
@@ -158,6 +164,13 @@ def test_failure_sections_user_properties_and_artifacts(pytester: pytest.Pyteste
     assert "memif python: harness endpoint" in out
     assert '"link_up": true' in out
     assert out.count("memif python: python worker") >= 2  # both failing params, not the pass
+    sections = [json.loads(line)
+                for line in (pytester.path / "sections.jsonl").read_text().splitlines()]
+    assert len(sections) == 2
+    for _nodeid, titles in sections:  # the peer's diagnostics attached once, not per link
+        assert len(titles) == len(set(titles)), titles
+        assert sum(t.startswith("memif python: python peer") for t in titles) == 1, titles
+        assert sum(t.startswith("memif python: harness endpoint") for t in titles) == 1, titles
     props = [json.loads(line) for line in (pytester.path / "props.jsonl").read_text().splitlines()]
     by_id = {nodeid: dict(p) for nodeid, p in props}
     fails = by_id["test_failure_sections_user_properties_and_artifacts.py::test_fails"
@@ -243,3 +256,40 @@ def test_libmemif_command_line_and_unsupported_specs(tmp_path: Path) -> None:
         peer.create_interface(InterfaceSpec(role=Role.SLAVE, socket="@x", rx_queues=2,
                                             tx_queues=2))
     peer.stop()
+
+
+def test_a_peer_that_fails_to_start_is_stopped_and_fails_every_later_test(
+    pytestconfig: pytest.Config,
+) -> None:
+    """A start (or post-start check) that raises: the peer is stopped at once (no leaked
+    process or container), and later tests fail with the same error without a new start."""
+    started: list[object] = []
+    stopped: list[object] = []
+
+    class Broken(PythonPeer):
+        def start(self) -> None:
+            started.append(self)
+            raise PeerError("container check: no vpp process")
+
+        def stop(self) -> None:
+            stopped.append(self)
+
+    factory = PeerFactory(pytestconfig, build=lambda name, config: Broken())
+    with pytest.raises(PeerError, match="no vpp process"):
+        factory("vpp")
+    assert len(started) == 1
+    assert stopped == started
+    for _ in range(2):
+        with pytest.raises(pytest.fail.Exception, match=r"failed to start earlier.*no vpp"):
+            factory("vpp")
+    assert len(started) == 1
+    factory.stop_all()
+    assert len(stopped) == 1  # never reached factory.peers
+
+
+def test_only_peer_unsupported_means_the_peer_cannot() -> None:
+    for cls in (PythonUnsupported, LibmemifUnsupported, TestpmdUnsupported):
+        assert issubclass(cls, PeerUnsupported)
+    with PythonPeer("inprocess") as peer, pytest.raises(PeerUnsupported, match="punt"):
+        peer.create_interface(InterfaceSpec(role=Role.MASTER, socket="/tmp/x.sock",
+                                            mode=Mode.PUNT_INJECT))

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.peers import containers
 from fixtures.peers.base import InterfaceSpec, PeerError, PeerUnavailable
 from fixtures.peers.vpp import (
     NOT_CONFIGURED,
@@ -189,6 +190,9 @@ class FakeVppLauncher(VppLauncher):
 
     def vppctl(self, command: str, timeout: float) -> CliResult:
         self.commands.append(command)
+        if not self.running:  # what vppctl says when VPP is gone
+            return CliResult(1, "", "clib_socket_init: connect (fd 3, "
+                             f"'{self.cli_socket}'): Connection refused\n")
         if command == "show version":
             if self.not_ready_answers:
                 self.not_ready_answers -= 1
@@ -395,3 +399,40 @@ def test_local_vpp_stop_kills_after_sigterm_timeout(short_dir: Path,
     assert launcher.alive()
     launcher.stop(timeout=0.5)
     assert not launcher.alive()
+
+
+def test_cli_asks_whether_vpp_runs_only_after_a_failure(short_dir: Path) -> None:
+    """``alive()`` costs docker round trips for a container: not asked per command."""
+
+    class Counting(FakeVppLauncher):
+        alive_calls = 0
+
+        def alive(self) -> bool:
+            self.alive_calls += 1
+            return super().alive()
+
+    fake = Counting(short_dir, lambda c: "unknown input `bogus'\n" if "bogus" in c else "")
+    with VppPeer(fake) as peer:
+        before = fake.alive_calls
+        peer.cli("show errors")
+        peer.cli("show interface")
+        assert fake.alive_calls == before
+        with pytest.raises(PeerError, match="VPP rejected"):
+            peer.cli("show bogus")
+        assert fake.alive_calls == before + 1
+        fake.running = False
+        with pytest.raises(PeerError, match="is not running"):
+            peer.cli("show errors")
+
+
+def test_own_runtime_dirs_are_removed_on_stop_given_ones_kept(short_dir: Path) -> None:
+    local, container = LocalVpp("/nonexistent/vpp"), ContainerVpp("img")
+    for launcher in (local, container):
+        assert launcher.runtime_dir.is_dir()
+        launcher.stop()
+        assert not launcher.runtime_dir.exists(), launcher
+    given = ContainerVpp("img", short_dir, session="s2")
+    given.stop()
+    assert short_dir.is_dir()
+    assert given.labels() == containers.labels("s2")
+    assert container.session == containers.SESSION
