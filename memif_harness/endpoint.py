@@ -30,7 +30,7 @@ from .constants import (
     RxMode,
 )
 from .errors import ErrorCode, MemifError, RingFull
-from .interface import Details, Interface
+from .interface import Details, Interface, send_retrying
 from .memif import Memif
 
 
@@ -192,13 +192,9 @@ class Endpoint:
         data: Sequence[bytes | bytearray | memoryview] = [
             f if isinstance(f, bytes | bytearray | memoryview) else bytes(f) for f in frames
         ]
-        sent, deadline = 0, time.monotonic() + timeout
-        while sent < len(data):
-            sent += self.interface.send(queue, data[sent:])
-            if sent < len(data):
-                if time.monotonic() > deadline:
-                    raise RingFull(f"ring full: sent {sent} of {len(data)} frames in {timeout}s")
-                time.sleep(0.0002)
+        sent = send_retrying(self.interface, queue, data, timeout, pause=0.0002)
+        if sent < len(data):
+            raise RingFull(f"ring full: sent {sent} of {len(data)} frames in {timeout}s")
         return sent
 
     def recv(self, count: int = 1, queue: int = 0, timeout: float = 1.0) -> list[bytes]:

@@ -13,6 +13,7 @@ import dataclasses
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -416,3 +417,27 @@ class Interface:
                     bad_descriptors=self.counters.bad_descriptors + self._live_bad_descriptors(),
                 ),
             )
+
+
+def send_retrying(
+    iface: Interface,
+    qid: int,
+    frames: Sequence[BytesLike],
+    timeout: float,
+    *,
+    pause: float = 0.0001,
+    idle: Callable[[], None] | None = None,
+) -> int:
+    """Send ``frames`` on transmit queue ``qid``, retrying while the ring is full, until all
+    went or ``timeout`` seconds passed; between tries call ``idle`` (if given) and sleep
+    ``pause`` seconds. Returns how many were sent."""
+    deadline = time.monotonic() + timeout
+    sent = iface.send(qid, frames) if frames else 0
+    while sent < len(frames):
+        if idle is not None:
+            idle()
+        if time.monotonic() > deadline:
+            break
+        time.sleep(pause)
+        sent += iface.send(qid, frames[sent:])
+    return sent

@@ -41,7 +41,7 @@ from typing import Literal
 from .config import InterfaceConfig
 from .constants import DEFAULT_BUFFER_SIZE, DEFAULT_LOG2_RING_SIZE, Mode, Role, RxMode
 from .errors import ErrorCode, MemifError
-from .interface import Interface
+from .interface import Interface, send_retrying
 from .memif import FD_EVENT_DEL, FD_EVENT_ERROR, FD_EVENT_MOD, FD_EVENT_READ, FD_EVENT_WRITE, Memif
 
 ETH_P_IP = 0x0800
@@ -250,30 +250,6 @@ def parse_arp_reply(frame: bytes, target_ip: bytes) -> bytes | None:
     if ethertype != ETH_P_ARP or len(arp) < 28 or arp[6:8] != b"\x00\x02":
         return None
     return arp[8:14] if arp[14:18] == target_ip else None
-
-
-def send_retrying(
-    iface: Interface,
-    qid: int,
-    frames: Sequence[bytes],
-    timeout: float,
-    *,
-    pause: float = 0.0001,
-    idle: Callable[[], None] | None = None,
-) -> int:
-    """Send ``frames`` on transmit queue ``qid``, retrying while the ring is full, until all
-    went or ``timeout`` seconds passed; between tries call ``idle`` (if given) and sleep
-    ``pause`` seconds. Returns how many were sent."""
-    deadline = time.monotonic() + timeout
-    sent = iface.send(qid, frames) if frames else 0
-    while sent < len(frames):
-        if idle is not None:
-            idle()
-        if time.monotonic() > deadline:
-            break
-        time.sleep(pause)
-        sent += iface.send(qid, frames[sent:])
-    return sent
 
 
 def ack_queue_interrupt(iface: Interface, qid: int) -> None:

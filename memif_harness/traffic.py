@@ -33,7 +33,8 @@ from .expect import (
     mac_swap,
     resolve_expect,
 )
-from .responder import ack_queue_interrupt, send_retrying
+from .interface import send_retrying
+from .responder import ack_queue_interrupt
 from .streams import (
     MAGIC,
     STREAM_KINDS,
