@@ -27,10 +27,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from fixtures.peers.base import InterfaceSpec, PeerUnavailable
-from fixtures.peers.testpmd import TestpmdInterface, TestpmdPeer
-from memif_harness.constants import Role
-from memif_harness.endpoint import Endpoint
+from memif_harness.memif.protocol.constants import Role
+from memif_harness.memif.runtime.endpoint import Endpoint
+from memif_harness_fixtures.peers.base import InterfaceSpec, PeerUnavailable
+from memif_harness_fixtures.peers.testpmd import TestpmdInterface, TestpmdPeer
 
 BURST = 256
 

@@ -7,6 +7,6 @@ cd "$(dirname "$0")/.."
 status=0
 echo "+ ruff check ."
 ruff check . || status=1
-echo "+ mypy --strict memif_harness fixtures bench"
-mypy --strict memif_harness fixtures bench || status=1
+echo "+ mypy --strict (the files of pyproject.toml [tool.mypy])"
+mypy --strict || status=1
 exit $status

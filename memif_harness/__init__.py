@@ -9,19 +9,23 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .config import InterfaceConfig
-from .constants import Mode, Role, RxMode
-from .endpoint import Endpoint, EventLoop
-from .errors import (
+from .memif import (
+    Details,
+    Endpoint,
     ErrorCode,
+    EventLoop,
+    Interface,
+    InterfaceConfig,
     LocalProtocolError,
+    Memif,
     MemifError,
+    Mode,
     RemoteProtocolError,
     RingFull,
+    Role,
+    RxMode,
     strerror,
 )
-from .interface import Details, Interface
-from .memif import Memif
 
 __all__ = [
     "Details",

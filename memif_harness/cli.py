@@ -9,6 +9,8 @@ Subcommands:
   came back;
 * ``run``: the conformance and interop run (:mod:`memif_harness.runner`).
 
+This module only parses arguments; each subcommand's work is in :mod:`memif_harness.apps`.
+
 Exit status: 0 success, 1 failure (loss, corruption, no peer), 2 usage errors.
 """
 
@@ -18,72 +20,27 @@ import argparse
 import contextlib
 import ipaddress
 import math
-import os
 import signal
-import statistics
 import sys
-import time
 import types
 from collections.abc import Sequence
-from typing import Any
-
-from rich.console import Console
-from rich.table import Table
-from scapy.layers.inet import ICMP, IP
-from scapy.layers.l2 import Ether
 
 from . import __version__, runner
-from .constants import DEFAULT_BUFFER_SIZE, DEFAULT_LOG2_RING_SIZE, MAX_LOG2_RING_SIZE, Mode, Role
-from .endpoint import Endpoint, EventLoop
-from .errors import MemifError
-from .expect import resolve_expect
-from .responder import (
-    DEFAULT_IP,
-    DEFAULT_MAC,
-    Responder,
-    ResponderConfig,
-    ResponderCore,
-    arp_request,
-    format_mac,
-    internet_checksum,
-    parse_arp_reply,
-    parse_mac,
+from .apps import gen, loopback, ping
+from .apps.link import LinkConfig
+from .apps.output import say
+from .apps.responder import DEFAULT_IP, DEFAULT_MAC, Responder, ResponderConfig
+from .memif.protocol.constants import (
+    DEFAULT_BUFFER_SIZE,
+    DEFAULT_LOG2_RING_SIZE,
+    MAX_LOG2_RING_SIZE,
+    Mode,
+    Role,
 )
-from .streams import STREAM_KINDS, make_stream, udp
-from .traffic import send_and_expect
-from .verdict import Verdict
+from .memif.protocol.errors import MemifError
+from .traffic.frames import format_mac, parse_mac
 
 DEFAULT_RING_SIZE = 1 << DEFAULT_LOG2_RING_SIZE
-
-
-# -- output ----------------------------------------------------------------------------------
-
-
-def _say(text: str = "", *, err: bool = False) -> None:
-    stream = sys.stderr if err else sys.stdout
-    print(text, file=stream, flush=True)
-
-
-def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    """A rich table on a terminal, aligned plain text otherwise (logs, pipes, tests)."""
-    if sys.stdout.isatty():
-        table = Table(title=title)
-        for i, column in enumerate(columns):
-            table.add_column(column, justify="left" if i == 0 else "right")
-        for row in rows:
-            table.add_row(*(str(cell) for cell in row))
-        Console().print(table)
-        return
-    cells = [list(columns), *([str(c) for c in row] for row in rows)]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
-    _say(title)
-    for row in cells:
-        _say(
-            "  ".join(
-                cell.ljust(w) if i == 0 else cell.rjust(w)
-                for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-            ).rstrip()
-        )
 
 
 # -- argument types --------------------------------------------------------------------------
@@ -242,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except MemifError as exc:
-        _say(f"memif-harness {args.command}: {exc}", err=True)
+        say(f"memif-harness {args.command}: {exc}", err=True)
         return 1
     return status
 
@@ -267,13 +224,13 @@ def cmd_responder(args: argparse.Namespace) -> int:
         threads=args.threads,
     )
     try:
-        responder = Responder(config, log=_say)
+        responder = Responder(config, log=say)
     except ValueError as exc:
-        _say(f"memif-harness responder: {exc}", err=True)
+        say(f"memif-harness responder: {exc}", err=True)
         return 2
 
     def on_signal(signum: int, _frame: types.FrameType | None) -> None:
-        _say(f"{signal.Signals(signum).name}: stopping")
+        say(f"{signal.Signals(signum).name}: stopping")
         responder.stop()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -284,293 +241,72 @@ def cmd_responder(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
 
 
-# -- ping ------------------------------------------------------------------------------------
+# -- ping, loopback, gen ----------------------------------------------------------------------
 
 
-def _endpoint(args: argparse.Namespace, queues: int = 1) -> Endpoint:
-    return Endpoint(
-        args.role,
-        args.socket,
+def _link(args: argparse.Namespace) -> LinkConfig:
+    return LinkConfig(
+        role=args.role,
+        socket=args.socket,
         id=args.id,
         secret=args.secret,
         mode=args.mode,
-        tx_queues=queues,
-        rx_queues=queues,
+        queues=getattr(args, "queues", 1),
         log2_ring_size=args.log2_ring_size,
         buffer_size=args.buffer_size,
-        name="memif-harness",
+        connect_timeout=args.connect_timeout,
     )
-
-
-def _connect(endpoint: Endpoint, args: argparse.Namespace, what: str) -> bool:
-    try:
-        endpoint.wait_connected(args.connect_timeout)
-    except TimeoutError:
-        iface = endpoint.interface
-        why = iface.local_reason or iface.remote_reason or "nobody answered"
-        _say(
-            f"memif-harness {what}: no memif peer connected as {args.role} on {args.socket} "
-            f"id {args.id} within {args.connect_timeout:g}s ({why})",
-            err=True,
-        )
-        return False
-    return True
 
 
 def cmd_ping(args: argparse.Namespace) -> int:
     """ARP-resolve ``--target`` and ping it; 0 only if every reply came intact."""
-    try:
-        endpoint = _endpoint(args)
-    except MemifError as exc:
-        _say(f"memif-harness ping: cannot create the interface: {exc}", err=True)
-        return 1
-    with endpoint:
-        if not _connect(endpoint, args, "ping"):
-            return 1
-        return _ping(endpoint, args)
-
-
-def _ping(endpoint: Endpoint, args: argparse.Namespace) -> int:
-    l2 = args.mode == "ethernet"
-    me = ResponderCore(args.ip, args.mac, mode=Mode[args.mode.upper()])  # answers ARP for us
-    target = ipaddress.IPv4Address(args.target).packed
-
-    def handle(frames: list[bytes]) -> list[bytes]:
-        """Answer what the peer asks of us (ARP), return the rest."""
-        rest = []
-        for frame in frames:
-            answer = me.reply(frame) if l2 else None
-            if answer is not None and answer[12:14] != b"\x08\x00":
-                endpoint.send([answer])
-            else:
-                rest.append(frame)
-        return rest
-
-    target_mac = b""
-    if l2:
-        for _attempt in range(3):
-            endpoint.send([arp_request(me.mac, me.ip, target)])
-            deadline = time.monotonic() + args.timeout
-            while not target_mac and (left := deadline - time.monotonic()) > 0:
-                for frame in handle(_recv_some(endpoint, left)):
-                    target_mac = parse_arp_reply(frame, target) or target_mac
-            if target_mac:
-                break
-        if not target_mac:
-            _say(f"ping: no ARP reply from {args.target} (tried 3 times)", err=True)
-            return 1
-        _say(f"ARP: {args.target} is at {format_mac(target_mac)}")
-    ident = os.getpid() & 0xFFFF
-    _say(f"PING {args.target} ({args.target}) {args.size} data bytes")
-    rtts: list[float] = []
-    start = time.monotonic()
-    for seq in range(1, args.count + 1):
-        payload = bytes((i + seq) & 0xFF for i in range(args.size))
-        ip = IP(src=args.ip, dst=args.target) / ICMP(type=8, id=ident, seq=seq) / payload
-        request = bytes(Ether(src=args.mac, dst=target_mac) / ip) if l2 else bytes(ip)
-        sent_at = time.monotonic()
-        endpoint.send([request])
-        deadline = sent_at + args.timeout
-        got = False
-        while not got and (left := deadline - time.monotonic()) > 0:
-            for frame in handle(_recv_some(endpoint, left)):
-                packet = Ether(frame) if l2 else IP(frame)
-                if not packet.haslayer(ICMP) or packet[IP].src != args.target:
-                    continue
-                reply = packet[ICMP]
-                if reply.type != 0 or reply.id != ident or reply.seq != seq:
-                    continue
-                problem = _check_echo(reply, payload=payload, frame=frame, l2=l2, our_mac=args.mac)
-                if problem:
-                    _say(f"bad reply icmp_seq={seq}: {problem}")
-                    continue
-                rtt = (time.monotonic() - sent_at) * 1000
-                rtts.append(rtt)
-                got = True
-                _say(
-                    f"{len(bytes(reply))} bytes from {args.target}: icmp_seq={seq} "
-                    f"ttl={packet[IP].ttl} time={rtt:.3f} ms"
-                )
-        if seq < args.count:
-            time.sleep(max(0.0, args.interval - (time.monotonic() - sent_at)))
-    elapsed = (time.monotonic() - start) * 1000
-    received = len(rtts)
-    loss = 100 * (args.count - received) // args.count
-    _say(f"\n--- {args.target} ping statistics ---")
-    _say(
-        f"{args.count} packets transmitted, {received} received, {loss}% packet loss, "
-        f"time {elapsed:.0f}ms"
+    config = ping.PingConfig(
+        target=args.target,
+        ip=args.ip,
+        mac=args.mac,
+        count=args.count,
+        size=args.size,
+        timeout=args.timeout,
+        interval=args.interval,
     )
-    if rtts:
-        mdev = statistics.pstdev(rtts)
-        _say(
-            f"rtt min/avg/max/mdev = {min(rtts):.3f}/{statistics.fmean(rtts):.3f}/"
-            f"{max(rtts):.3f}/{mdev:.3f} ms"
-        )
-    return 0 if received == args.count else 1
-
-
-def _recv_some(endpoint: Endpoint, timeout: float) -> list[bytes]:
-    """The first frame within ``timeout`` and whatever else is already waiting."""
-    frames = endpoint.recv(1, timeout=timeout)
-    return frames + endpoint.recv(64, timeout=0) if frames else frames
-
-
-def _check_echo(reply: Any, *, payload: bytes, frame: bytes, l2: bool, our_mac: str) -> str:
-    """Why an echo reply with our id and seq is wrong ('' if it is right)."""
-    data = bytes(reply.payload)
-    if data[: len(payload)] != payload or len(data) != len(payload):
-        return f"payload differs ({len(data)} bytes, expected {len(payload)})"
-    if internet_checksum(bytes(reply[ICMP])) != 0:
-        return f"bad ICMP checksum {reply.chksum:#06x}"
-    if l2 and frame[0:6] != parse_mac(our_mac):
-        return "not addressed to our MAC"
-    return ""
-
-
-# -- loopback --------------------------------------------------------------------------------
+    return ping.run(_link(args), config)
 
 
 def cmd_loopback(args: argparse.Namespace) -> int:
     """Connect two interfaces of ours and verify traffic both ways on every queue."""
-    socket = args.socket or f"@memif-harness-loopback-{os.getpid()}"
-    common: dict[str, Any] = {
-        "mode": args.mode,
-        "tx_queues": args.queues,
-        "rx_queues": args.queues,
-        "log2_ring_size": args.log2_ring_size,
-        "buffer_size": args.buffer_size,
-    }
-    l2 = args.mode == "ethernet"
-    rows: list[list[object]] = []
-    failures: list[str] = []
-    with EventLoop(app_name="loopback") as loop:
-        master = Endpoint("master", socket, loop=loop, name="memif0", **common)
-        slave = Endpoint("slave", socket, loop=loop, name="memif1", **common)
-        try:
-            slave.wait_connected(args.timeout)
-            master.wait_connected(args.timeout)
-        except TimeoutError as exc:
-            _say(f"memif-harness loopback: {exc}", err=True)
-            return 1
-        _say(f"connected: {socket}, {args.queues} queue(s), {args.mode} mode")
-        for name, tx, rx in (
-            ("slave -> master", slave, master),
-            ("master -> slave", master, slave),
-        ):
-            for qid in range(args.queues):
-                stream_id = len(rows) + 1
-                try:
-                    stream = udp(stream_id, args.count, args.size, l2=l2)
-                    stream.frames()
-                except ValueError as exc:
-                    _say(f"memif-harness loopback: {exc}", err=True)
-                    return 2
-                verdict = send_and_expect(
-                    tx, rx, stream, queue=qid, rx_queue=qid, timeout=args.timeout, check=False
-                )
-                if not verdict.ok:
-                    failures.append(f"{name} queue {qid}: {verdict.report()}")
-                rows.append(_verdict_row(f"{name} q{qid}", verdict))
-    print_table("loopback", _VERDICT_COLUMNS, rows)
-    for failure in failures:
-        _say(failure)
-    _say("loopback: OK" if not failures else f"loopback: {len(failures)} direction(s) failed")
-    return 0 if not failures else 1
-
-
-_VERDICT_COLUMNS = (
-    "direction",
-    "sent",
-    "received",
-    "delivered",
-    "lost",
-    "corrupted",
-    "truncated",
-    "dup",
-    "reordered",
-    "pps",
-)
-
-
-def _verdict_row(name: str, verdict: Verdict) -> list[object]:
-    pps = f"{verdict.received / verdict.elapsed:,.0f}" if verdict.elapsed > 0 else "-"
-    return [
-        name,
-        verdict.sent,
-        verdict.received,
-        verdict.delivered,
-        verdict.lost,
-        verdict.corrupted,
-        verdict.truncated,
-        verdict.duplicated,
-        verdict.reordered,
-        pps,
-    ]
-
-
-# -- gen -------------------------------------------------------------------------------------
+    config = loopback.LoopbackConfig(
+        socket=args.socket,
+        count=args.count,
+        size=args.size,
+        queues=args.queues,
+        mode=args.mode,
+        log2_ring_size=args.log2_ring_size,
+        buffer_size=args.buffer_size,
+        timeout=args.timeout,
+    )
+    return loopback.run(config)
 
 
 def cmd_gen(args: argparse.Namespace) -> int:
     """Send a stream to an echoing peer; 1 on any loss, corruption or surprise."""
-    if args.stream not in STREAM_KINDS:
-        _say(f"memif-harness gen: --stream must be one of {', '.join(STREAM_KINDS)}", err=True)
-        return 2
-    l2 = args.mode == "ethernet"
-    kw: dict[str, Any] = {"src_mac": args.src_mac}
-    if args.vlan:
-        kw["vlan"] = args.vlan
-    if args.stream == "arp":
-        if not l2:
-            _say("memif-harness gen: ARP needs ethernet mode", err=True)
-            return 2
-        kw.update(src_ip=args.src_ip or "192.168.1.2", target_ip=args.dst_ip or "192.168.1.1")
-    else:
-        kw.update(l2=l2, dst_mac=args.dst_mac, src_ip=args.src_ip, dst_ip=args.dst_ip)
-    expect_name = args.expect
-    if expect_name == "auto":
-        expect_name = "icmp-echo" if args.stream.startswith("icmp") else "identity"
-    try:
-        expect = resolve_expect(expect_name)
-        stream = make_stream(args.stream, 1, args.count, args.size, **kw)
-        frames = stream.frames()
-    except ValueError as exc:
-        _say(f"memif-harness gen: {exc}", err=True)
-        return 2
-    try:
-        endpoint = _endpoint(args, args.queues)
-    except MemifError as exc:
-        _say(f"memif-harness gen: cannot create the interface: {exc}", err=True)
-        return 1
-    with endpoint:
-        if not _connect(endpoint, args, "gen"):
-            return 1
-        queues = len(endpoint.interface.tx_queues)
-        verdict = send_and_expect(
-            endpoint,
-            endpoint,
-            frames,
-            expect,
-            queue=lambda i, _f: i % queues,
-            timeout=args.timeout,
-            burst=args.burst,
-            rate=args.rate,
-            ordered=not args.unordered and queues == 1,
-            check=False,
-            pcap_dir=args.pcap_dir,
-            window=args.window or (1 << args.log2_ring_size) // 2 * queues,
-        )
-    print_table(
-        f"gen: {args.stream} x {args.count}, expect {expect_name}",
-        _VERDICT_COLUMNS,
-        [_verdict_row(f"{args.role} {args.socket}", verdict)],
+    config = gen.GenConfig(
+        stream=args.stream,
+        count=args.count,
+        size=args.size,
+        rate=args.rate,
+        burst=args.burst,
+        window=args.window,
+        vlan=tuple(args.vlan),
+        expect=args.expect,
+        src_mac=args.src_mac,
+        dst_mac=args.dst_mac,
+        src_ip=args.src_ip,
+        dst_ip=args.dst_ip,
+        unordered=args.unordered,
+        timeout=args.timeout,
+        pcap_dir=args.pcap_dir,
     )
-    if verdict.ok:
-        _say(f"gen: OK: {verdict.summary()}")
-        return 0
-    _say(f"gen: FAILED: {verdict.report()}")
-    return 1
+    return gen.run(_link(args), config)
 
 
 if __name__ == "__main__":

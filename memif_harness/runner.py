@@ -1,7 +1,7 @@
 """``memif-harness run``: run the interop suites against the peers found, then show the matrix.
 
 It runs pytest in-process on the ``suites/`` directory of this checkout with the report plugin
-(``-p fixtures.report --memif-report PATH``), quietly, then renders the report with
+(``-p memif_harness_fixtures.report --memif-report PATH``), quietly, then renders the report with
 :mod:`memif_harness.report` and returns pytest's exit status::
 
     memif-harness run                                  # every peer found
@@ -27,7 +27,8 @@ from rich.console import Console
 from rich.markup import escape
 
 import memif_harness
-from memif_harness import report as mreport
+
+from . import report as mreport
 
 DEFAULT_REPORT: Final = "reports/interop.json"
 EXIT_NO_TESTS: Final = 5  # pytest.ExitCode.NO_TESTS_COLLECTED
@@ -118,7 +119,7 @@ def pytest_args(
     """The pytest command line for ``args``."""
     argv = [
         str(suites),
-        "-p", "fixtures.report",
+        "-p", "memif_harness_fixtures.report",
         "--memif-report", str(args.report),
         "--no-memif-matrix",  # we render it ourselves, after pytest's summary
         "-q", "--tb=short", "-rfE",

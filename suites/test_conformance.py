@@ -9,7 +9,8 @@ from collections.abc import Callable
 
 import pytest
 
-from fixtures.links import (
+from memif_harness.memif.protocol.constants import Role
+from memif_harness_fixtures.links import (
     DELETED,
     PEER_SAW_DELETED,
     REPORTS_OUR_NAMES,
@@ -18,8 +19,7 @@ from fixtures.links import (
     Link,
     wait_for,
 )
-from fixtures.peers.base import DETAIL_KEYS
-from memif_harness.constants import Role
+from memif_harness_fixtures.peers.base import DETAIL_KEYS
 
 LinkFactory = Callable[..., Link]
 

@@ -1,6 +1,6 @@
 """Interop across containers (images from ``docker/build.sh``), over bind-mounted socket dirs.
 
-* our harness on the host (:class:`~memif_harness.endpoint.Endpoint`) <-> DPDK testpmd in a
+* our harness on the host (:class:`~memif_harness.Endpoint`) <-> DPDK testpmd in a
   ``memif-harness/testpmd:local`` container (``TestpmdPeer(image=...)``), both roles;
 * our harness in a ``memif-harness/harness:local`` container <-> testpmd in another container,
   both roles: a tagged-frame echo check (``python -c``) and the ``memif-harness gen`` CLI;
@@ -31,11 +31,11 @@ from typing import Any
 
 import pytest
 
-from fixtures.peers import containers
-from fixtures.peers.base import InterfaceSpec
-from fixtures.peers.testpmd import TestpmdInterface, TestpmdPeer
-from memif_harness.constants import Role
-from memif_harness.endpoint import Endpoint
+from memif_harness.memif.protocol.constants import Role
+from memif_harness.memif.runtime.endpoint import Endpoint
+from memif_harness_fixtures.peers import containers
+from memif_harness_fixtures.peers.base import InterfaceSpec
+from memif_harness_fixtures.peers.testpmd import TestpmdInterface, TestpmdPeer
 
 pytestmark = [pytest.mark.needs_docker, pytest.mark.timeout(240)]
 
@@ -201,7 +201,7 @@ def echo_check(endpoint: Any, count: int, burst: int = 32, window: int = 256) ->
 CONTAINER_SCRIPT = """
 import json, os, sys, time
 from typing import Any
-from memif_harness.endpoint import Endpoint
+from memif_harness import Endpoint
 
 {source}
 

@@ -14,11 +14,17 @@ from scapy.layers.inet import ICMP, IP
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Raw
 
-from fixtures.links import Link, make_frame, wait_for
-from fixtures.peers.python_worker import Reflector
 from memif_harness import traffic
-from memif_harness.constants import Role
-from suites.conftest import D1_FRAMES, d1_sizes, forward_or_skip
+from memif_harness.memif.protocol.constants import Role
+from memif_harness_fixtures.links import (
+    D1_FRAMES,
+    Link,
+    d1_sizes,
+    forward_or_skip,
+    make_frame,
+    wait_for,
+)
+from memif_harness_fixtures.peers.python_worker import Reflector
 
 LinkFactory = Callable[..., Link]
 

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.peers.base import InterfaceSpec
-from fixtures.peers.testpmd import TestpmdInterface, TestpmdPeer
-from fixtures.plugin import PeerFactory
-from memif_harness.constants import Role
+from memif_harness.memif.protocol.constants import Role
+from memif_harness_fixtures.peers.base import InterfaceSpec
+from memif_harness_fixtures.peers.testpmd import TestpmdInterface, TestpmdPeer
+from memif_harness_fixtures.plugin import PeerFactory
 
 VPP_IP, OUR_IP = "192.168.1.1", "192.168.1.2"
 CLI = [sys.executable, "-m", "memif_harness.cli"]

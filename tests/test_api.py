@@ -13,17 +13,17 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from memif_harness.config import InterfaceConfig
-from memif_harness.constants import (
+from memif_harness.memif.protocol.config import InterfaceConfig
+from memif_harness.memif.protocol.constants import (
     DESC_FLAG_NEXT,
     RING_FLAG_MASK_INT,
     Mode,
     Role,
     RxMode,
 )
-from memif_harness.errors import ErrorCode, LocalProtocolError, MemifError, strerror
-from memif_harness.interface import Interface
-from memif_harness.memif import Memif, wait_until
+from memif_harness.memif.protocol.errors import ErrorCode, LocalProtocolError, MemifError, strerror
+from memif_harness.memif.runtime.interface import Interface
+from memif_harness.memif.runtime.memif import Memif, wait_until
 
 # memif_err_t of libmemif 4.0 (extras/libmemif/src/libmemif.h), in enum order.
 LIBMEMIF_ERRORS = [
@@ -501,7 +501,7 @@ def test_a_dead_event_loop_is_named_in_the_timeout(
     sock_path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A bug that kills the event-loop thread must not look like a silent peer."""
-    from memif_harness.endpoint import Endpoint, EventLoop
+    from memif_harness.memif.runtime.endpoint import Endpoint, EventLoop
 
     def broken(_self: Interface, _run: object) -> None:
         raise RuntimeError("boom in prepare_memory")
@@ -549,7 +549,7 @@ def test_default_rx_mode_covers_every_queue_the_link_brings(memif: Memif, sock_p
 
 
 def test_endpoint_sets_rx_mode_on_queues_it_did_not_count(sock_path: str) -> None:
-    from memif_harness.endpoint import Endpoint, EventLoop
+    from memif_harness.memif.runtime.endpoint import Endpoint, EventLoop
 
     with EventLoop() as loop:
         # The master's rx_queues=1 is only a wish: the slave brings 3 S2M rings.
@@ -566,8 +566,8 @@ def test_endpoint_recv_fetches_the_eventfd_for_every_wait(
     sock_path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A reconnect closes the eventfd (its number may be reused): recv must not keep it."""
-    from memif_harness import endpoint
-    from memif_harness.endpoint import Endpoint, EventLoop
+    from memif_harness.memif.runtime import endpoint
+    from memif_harness.memif.runtime.endpoint import Endpoint, EventLoop
 
     with EventLoop() as loop:
         master = Endpoint("master", sock_path, loop=loop)
@@ -598,8 +598,8 @@ def test_os_error_while_creating_memory_disconnects_with_a_reason(
     memif: Memif, sock_path: str, monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
     """EMFILE from memfd_create/eventfd (slave) or mmap (master) must not kill the loop."""
-    from memif_harness import interface as interface_module
-    from memif_harness.shm import Region
+    from memif_harness.memif.datapath.shm import Region
+    from memif_harness.memif.runtime import interface as interface_module
 
     def emfile(*_args: object, **_kw: object) -> int:
         raise OSError(24, "Too many open files")

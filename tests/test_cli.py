@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from memif_harness import cli
+from memif_harness.apps import output
 from tests.test_responder import start_responder, stop_responder
 
 
@@ -173,5 +174,5 @@ def test_responder_threads_need_internal_fd_events(
 
 
 def test_plain_table_when_not_a_tty(capsys: pytest.CaptureFixture[str]) -> None:
-    cli.print_table("t", ["name", "n"], [["a", 1], ["bb", 22]])
+    output.print_table("t", ["name", "n"], [["a", 1], ["bb", 22]])
     assert capsys.readouterr().out.splitlines() == ["t", "name   n", "a      1", "bb    22"]

@@ -1,5 +1,6 @@
-"""fixtures.peers.containers and ``TestpmdPeer(image=...)``: command-line wrapping (no Docker
-needed), labels, and - with a Docker engine and the images - cleanup and HarnessContainer."""
+"""memif_harness_fixtures.peers.containers and ``TestpmdPeer(image=...)``: command-line wrapping
+(no Docker needed), labels, and - with a Docker engine and the images - cleanup and
+HarnessContainer."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from fixtures.peers import containers
-from fixtures.peers import testpmd as testpmd_mod
-from fixtures.peers.base import InterfaceSpec, PeerUnavailable
-from fixtures.peers.testpmd import TestpmdPeer
-from memif_harness.constants import Role
+from memif_harness.memif.protocol.constants import Role
+from memif_harness_fixtures.peers import containers
+from memif_harness_fixtures.peers import testpmd as testpmd_mod
+from memif_harness_fixtures.peers.base import InterfaceSpec, PeerUnavailable
+from memif_harness_fixtures.peers.testpmd import TestpmdPeer
 
 PMDS = ["librte_net_memif.so", "librte_net_memif.so.23", "librte_net_memif.so.23.0",
         "librte_mempool_ring.so", "librte_mempool_ring.so.23", "librte_net_null.so.23"]  # fmt: skip

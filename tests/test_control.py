@@ -9,19 +9,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from memif_harness import wire
-from memif_harness.config import InterfaceConfig
-from memif_harness.constants import Mode, MsgType, Role
-from memif_harness.control import ControlChannel
-from memif_harness.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
-from memif_harness.events import (
+from memif_harness.memif.protocol import wire
+from memif_harness.memif.protocol.config import InterfaceConfig
+from memif_harness.memif.protocol.constants import Mode, MsgType, Role
+from memif_harness.memif.protocol.control import ControlChannel
+from memif_harness.memif.protocol.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
+from memif_harness.memif.protocol.events import (
     ConnectRequested,
     Disconnected,
     HelloReceived,
     InitAccepted,
     LinkUp,
 )
-from memif_harness.state import TRANSITIONS, State
+from memif_harness.memif.protocol.state import TRANSITIONS, State
 
 MASTER_CFG = InterfaceConfig(
     role=Role.MASTER, socket="/x", id=7, secret="abc", interface_name="m-if"

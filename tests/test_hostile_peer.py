@@ -1,7 +1,7 @@
 """Hostile peers: a raw SOCK_SEQPACKET peer written here, against our master and our slave.
 
-The raw peer speaks the wire format through :mod:`memif_harness.wire` and passes fds with
-``socket.send_fds``/``recv_fds``; as slave it builds real memfd regions and rings with
+The raw peer speaks the wire format through :mod:`memif_harness.memif.protocol.wire` and passes fds
+with ``socket.send_fds``/``recv_fds``; as slave it builds real memfd regions and rings with
 CopyLayout/Region/Ring and then corrupts what each case needs. For every bad input we check
 the DISCONNECT we send (VPP's reason where VPP has one, protocol.md A.8), that the link is
 down and the socket closed, that no fd leaked, and that a well-behaved peer connects after.
@@ -21,9 +21,12 @@ from typing import Any
 
 import pytest
 
-from memif_harness import wire
-from memif_harness.config import InterfaceConfig
-from memif_harness.constants import (
+from memif_harness.memif.datapath.layout import CopyLayout
+from memif_harness.memif.datapath.ring import Ring
+from memif_harness.memif.datapath.shm import Region
+from memif_harness.memif.protocol import wire
+from memif_harness.memif.protocol.config import InterfaceConfig
+from memif_harness.memif.protocol.constants import (
     COOKIE,
     DESC_FLAG_NEXT,
     VERSION,
@@ -31,12 +34,9 @@ from memif_harness.constants import (
     RingType,
     Role,
 )
-from memif_harness.endpoint import EventLoop
-from memif_harness.errors import RemoteProtocolError
-from memif_harness.interface import Interface
-from memif_harness.layout import CopyLayout
-from memif_harness.ring import Ring
-from memif_harness.shm import Region
+from memif_harness.memif.protocol.errors import RemoteProtocolError
+from memif_harness.memif.runtime.endpoint import EventLoop
+from memif_harness.memif.runtime.interface import Interface
 
 S2M, M2S = RingType.S2M, RingType.M2S
 

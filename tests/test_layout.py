@@ -7,17 +7,17 @@ import struct
 import numpy as np
 import pytest
 
-from memif_harness.constants import COOKIE, RingType
-from memif_harness.errors import LocalProtocolError, RemoteProtocolError
-from memif_harness.layout import (
+from memif_harness.memif.datapath.layout import (
     DESC_DTYPE,
     CopyLayout,
     desc_offset,
     ring_bytes,
     tail_offset,
 )
-from memif_harness.ring import Ring
-from memif_harness.shm import Region
+from memif_harness.memif.datapath.ring import Ring
+from memif_harness.memif.datapath.shm import Region
+from memif_harness.memif.protocol.constants import COOKIE, RingType
+from memif_harness.memif.protocol.errors import LocalProtocolError, RemoteProtocolError
 
 
 def test_descriptor_dtype_is_16_little_endian_bytes() -> None:

@@ -21,10 +21,12 @@ from scapy.layers.inet import ICMP, IP
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Raw
 
-from fixtures.links import Link, open_link, wait_for
-from fixtures.peers import libmemif
-from fixtures.peers.base import InterfaceSpec, PeerError, PeerUnavailable
-from fixtures.peers.libmemif import (
+from memif_harness.memif.protocol.constants import Role
+from memif_harness.traffic.frames import internet_checksum
+from memif_harness_fixtures.links import Link, open_link, wait_for
+from memif_harness_fixtures.peers import libmemif
+from memif_harness_fixtures.peers.base import InterfaceSpec, PeerError, PeerUnavailable
+from memif_harness_fixtures.peers.libmemif import (
     DEFAULT_IP,
     DEFAULT_MAC,
     LibmemifPeer,
@@ -34,8 +36,6 @@ from fixtures.peers.libmemif import (
     parse_version,
     remove_stale_socket,
 )
-from memif_harness.constants import Role
-from memif_harness.responder import internet_checksum
 
 DATA = Path(__file__).parent / "data" / "libmemif"
 APP = os.environ.get("LIBMEMIF_APP")

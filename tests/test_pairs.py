@@ -20,12 +20,12 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 import pytest
 
-from memif_harness.config import InterfaceConfig
-from memif_harness.constants import RING_FLAG_MASK_INT, Mode, Role, RxMode
-from memif_harness.endpoint import Endpoint, EventLoop
-from memif_harness.errors import ErrorCode, MemifError, RingFull, strerror
-from memif_harness.interface import Interface
-from memif_harness.memif import FD_EVENT_DEL, FD_EVENT_READ, Memif, wait_until
+from memif_harness.memif.protocol.config import InterfaceConfig
+from memif_harness.memif.protocol.constants import RING_FLAG_MASK_INT, Mode, Role, RxMode
+from memif_harness.memif.protocol.errors import ErrorCode, MemifError, RingFull, strerror
+from memif_harness.memif.runtime.endpoint import Endpoint, EventLoop
+from memif_harness.memif.runtime.interface import Interface
+from memif_harness.memif.runtime.memif import FD_EVENT_DEL, FD_EVENT_READ, Memif, wait_until
 
 # -- helpers ----------------------------------------------------------------------------------
 

@@ -8,14 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.links import make_frame, open_link
-from fixtures.peers.base import InterfaceSpec, PeerError, PeerUnavailable, PeerUnsupported
-from fixtures.peers.libmemif import HINT, LibmemifPeer, LibmemifUnsupported
-from fixtures.peers.python import PythonPeer, PythonUnsupported
-from fixtures.peers.testpmd import TestpmdUnsupported
-from fixtures.plugin import PeerFactory
-from memif_harness.constants import Mode, Role
+from memif_harness.memif.protocol.constants import Mode, Role
 from memif_harness.traffic import mac_swap
+from memif_harness_fixtures.links import make_frame, open_link
+from memif_harness_fixtures.peers.base import (
+    InterfaceSpec,
+    PeerError,
+    PeerUnavailable,
+    PeerUnsupported,
+)
+from memif_harness_fixtures.peers.libmemif import HINT, LibmemifPeer, LibmemifUnsupported
+from memif_harness_fixtures.peers.python import PythonPeer, PythonUnsupported
+from memif_harness_fixtures.peers.testpmd import TestpmdUnsupported
+from memif_harness_fixtures.plugin import PeerFactory
 
 pytest_plugins = ["pytester"]
 

@@ -17,7 +17,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from memif_harness.constants import (
+from memif_harness.memif.datapath.layout import CopyLayout
+from memif_harness.memif.datapath.queue import RxQueue, TxQueue
+from memif_harness.memif.datapath.ring import Ring
+from memif_harness.memif.datapath.shm import Region
+from memif_harness.memif.protocol.constants import (
     DESC_FLAG_NEXT,
     MAX_CHAIN,
     RING_FLAG_MASK_INT,
@@ -26,11 +30,7 @@ from memif_harness.constants import (
     Role,
     RxMode,
 )
-from memif_harness.errors import LocalProtocolError, RemoteProtocolError
-from memif_harness.layout import CopyLayout
-from memif_harness.queue import RxQueue, TxQueue
-from memif_harness.ring import Ring
-from memif_harness.shm import Region
+from memif_harness.memif.protocol.errors import LocalProtocolError, RemoteProtocolError
 
 
 def payloads(sizes: Sequence[int], seed: int = 0) -> list[bytes]:

@@ -122,7 +122,9 @@ def _run_fake(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, 
     _isolate(pytester)
     pytester.makepyfile(test_fake=FAKE_SUITE)
     out = pytester.path / "reports" / "fake.json"
-    result = pytester.runpytest("-p", "fixtures.report", "--memif-report", str(out), *args)
+    result = pytester.runpytest(
+        "-p", "memif_harness_fixtures.report", "--memif-report", str(out), *args
+    )
     return result, out
 
 
@@ -222,7 +224,7 @@ def test_plugin_prints_the_matrix(pytester: pytest.Pytester) -> None:
 def test_plugin_without_report_path_writes_nothing(pytester: pytest.Pytester) -> None:
     _isolate(pytester)
     pytester.makepyfile(test_fake=FAKE_SUITE)
-    result = pytester.runpytest("-p", "fixtures.report")
+    result = pytester.runpytest("-p", "memif_harness_fixtures.report")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     assert "memif interop matrix" in result.stdout.str()
     assert not list(pytester.path.rglob("*.json"))
@@ -235,7 +237,8 @@ def test_plugin_under_xdist_uses_the_reports(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_fake=FAKE_SUITE)
     out = pytester.path / "xdist.json"
     result = pytester.runpytest_subprocess(
-        "-p", "fixtures.report", "--memif-report", str(out), "-n", "2", "-p", "no:cacheprovider"
+        "-p", "memif_harness_fixtures.report", "--memif-report", str(out),
+        "-n", "2", "-p", "no:cacheprovider",
     )
     assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()
     _check_fake_report(mreport.load(out))
@@ -245,7 +248,7 @@ def test_collection_error_is_an_error_record(pytester: pytest.Pytester) -> None:
     _isolate(pytester)
     pytester.makepyfile(test_broken="import no_such_module_here\n")
     out = pytester.path / "r.json"
-    result = pytester.runpytest("-p", "fixtures.report", "--memif-report", str(out))
+    result = pytester.runpytest("-p", "memif_harness_fixtures.report", "--memif-report", str(out))
     assert result.ret == pytest.ExitCode.INTERRUPTED
     report = mreport.load(out)
     assert [r["outcome"] for r in report["results"]] == ["error"]
@@ -258,13 +261,13 @@ def test_invalid_report_is_a_bug_and_raises(
     def broken_summary(results: Any) -> dict[str, int]:
         return {"total": -1}
 
-    monkeypatch.setattr(mreport, "summarize", broken_summary)
+    monkeypatch.setattr(mreport.build, "summarize", broken_summary)
     _isolate(pytester)
     pytester.makepyfile(test_ok="def test_ok():\n    pass\n")
     out = pytester.path / "r.json"
-    result = pytester.runpytest("-p", "fixtures.report", "--memif-report", str(out))
+    result = pytester.runpytest("-p", "memif_harness_fixtures.report", "--memif-report", str(out))
     assert result.ret == pytest.ExitCode.INTERNAL_ERROR
-    assert "does not match report_schema.json" in result.stderr.str() + result.stdout.str()
+    assert "does not match the report schema" in result.stderr.str() + result.stdout.str()
     assert not out.exists()
 
 
@@ -500,4 +503,4 @@ def test_cli_show_markdown_diff(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("{}")
     bad = cli("show", str(tmp_path / "bad.json"))
     assert bad.returncode == 2
-    assert "does not match report_schema.json" in bad.stderr
+    assert "does not match the report schema" in bad.stderr

@@ -17,17 +17,11 @@ import pytest
 from scapy.layers.inet import ICMP, IP, UDP
 from scapy.layers.l2 import ARP, Ether
 
-from memif_harness.constants import Mode, Role
-from memif_harness.endpoint import Endpoint
-from memif_harness.responder import (
-    Responder,
-    ResponderConfig,
-    ResponderCore,
-    arp_request,
-    parse_arp_reply,
-    parse_mac,
-)
+from memif_harness.apps.responder import Responder, ResponderConfig, ResponderCore
+from memif_harness.memif.protocol.constants import Mode, Role
+from memif_harness.memif.runtime.endpoint import Endpoint
 from memif_harness.traffic import IcmpEchoReply, icmp, send_and_expect
+from memif_harness.traffic.frames import arp_request, parse_arp_reply, parse_mac
 
 RESPONDER_IP = "192.168.1.1"
 RESPONDER_MAC = "02:fe:00:00:00:01"

@@ -90,7 +90,7 @@ def test_pytest_arguments(tmp_path: Path) -> None:
     argv = runner.pytest_args(args, tmp_path, ["testpmd", "vpp"])
     assert argv[0] == str(tmp_path)
     text = " ".join(argv)
-    assert "-p fixtures.report --memif-report r.json" in text
+    assert "-p memif_harness_fixtures.report --memif-report r.json" in text
     assert "--peer testpmd --peer vpp --require-peer vpp" in text
     assert "--vpp-bin /x/vpp" in text
     assert "--vpp-image" not in text  # an empty value means "not given"

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from memif_harness.errors import LocalProtocolError, RemoteProtocolError
-from memif_harness.shm import MAX_REGION_SIZE, Region
+from memif_harness.memif.datapath.shm import MAX_REGION_SIZE, Region
+from memif_harness.memif.protocol.errors import LocalProtocolError, RemoteProtocolError
 
 
 def _fd_is_open(fd: int) -> bool:

@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.peers.base import InterfaceSpec, PeerError, PeerUnavailable
-from fixtures.peers.testpmd import (
+from memif_harness.memif.protocol.constants import Mode, Role
+from memif_harness_fixtures.peers.base import InterfaceSpec, PeerError, PeerUnavailable
+from memif_harness_fixtures.peers.testpmd import (
     TestpmdInterface,
     TestpmdPeer,
     TestpmdUnsupported,
     find_pmd_dir,
     runtime_dir,
 )
-from memif_harness.constants import Mode, Role
 
 HAVE_TESTPMD = shutil.which("dpdk-testpmd") is not None and find_pmd_dir() is not None
 needs_testpmd = pytest.mark.skipif(

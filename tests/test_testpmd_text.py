@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from fixtures import testpmd_text
-from fixtures.testpmd_text import (
+from memif_harness_fixtures import testpmd_text
+from memif_harness_fixtures.testpmd_text import (
     BYE,
     PROMPT,
     command_error,

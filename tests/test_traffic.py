@@ -13,7 +13,7 @@ from scapy.layers.inet6 import ICMPv6EchoReply, ICMPv6EchoRequest, IPv6
 from scapy.layers.l2 import ARP, Dot1Q, Ether
 from scapy.packet import Packet, Raw
 
-from memif_harness.endpoint import Endpoint, EventLoop
+from memif_harness.memif.runtime.endpoint import Endpoint, EventLoop
 from memif_harness.traffic import (
     MAGIC,
     STREAM_KINDS,

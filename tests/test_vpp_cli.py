@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from fixtures import vpp_cli
-from fixtures.peers.base import InterfaceSpec
-from memif_harness.constants import Mode, RingType, Role, RxMode
+from memif_harness.memif.protocol.constants import Mode, RingType, Role, RxMode
+from memif_harness_fixtures import vpp_cli
+from memif_harness_fixtures.peers.base import InterfaceSpec
 
 CAPTURES = Path(__file__).parents[1].parent / "shared" / "captures" / "vpp-26.06"
 

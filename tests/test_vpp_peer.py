@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.peers import containers
-from fixtures.peers.base import InterfaceSpec, PeerError, PeerUnavailable
-from fixtures.peers.vpp import (
+from memif_harness.memif.protocol.constants import Mode, Role, RxMode
+from memif_harness_fixtures.peers import containers
+from memif_harness_fixtures.peers.base import InterfaceSpec, PeerError, PeerUnavailable
+from memif_harness_fixtures.peers.vpp import (
     NOT_CONFIGURED,
     CliResult,
     ContainerVpp,
@@ -28,7 +29,6 @@ from fixtures.peers.vpp import (
     container_name,
     startup_conf,
 )
-from memif_harness.constants import Mode, Role, RxMode
 
 CAPTURES = Path(__file__).parents[1].parent / "shared" / "captures" / "vpp-26.06"
 VERSION_TEXT = "vpp v26.06-release built by root on vm at 2026-11-24T19:21:50\n"

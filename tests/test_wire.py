@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from memif_harness import wire
-from memif_harness.constants import MSG_SIZE
-from memif_harness.errors import ErrorCode, RemoteProtocolError
+from memif_harness.memif.protocol import wire
+from memif_harness.memif.protocol.constants import MSG_SIZE
+from memif_harness.memif.protocol.errors import ErrorCode, RemoteProtocolError
 
 from .captures import wire_captures, wire_lines
 

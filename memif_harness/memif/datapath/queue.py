@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 from numpy.lib.stride_tricks import as_strided
 
-from memif_harness.constants import (
+from ..protocol.constants import (
     DESC_FLAG_NEXT,
     ETHERNET_MAX_DESC_LEN,
     MAX_CHAIN,
@@ -41,10 +41,10 @@ from memif_harness.constants import (
     Role,
     RxMode,
 )
-from memif_harness.errors import LocalProtocolError, RemoteProtocolError
-from memif_harness.layout import DESC_DTYPE, CopyLayout
-from memif_harness.ring import Ring
-from memif_harness.shm import Region
+from ..protocol.errors import LocalProtocolError, RemoteProtocolError
+from .layout import DESC_DTYPE, CopyLayout
+from .ring import Ring
+from .shm import Region
 
 __all__ = ["BytesLike", "QueueStats", "RxQueue", "TxBuffer", "TxQueue"]
 

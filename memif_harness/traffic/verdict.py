@@ -23,7 +23,7 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Packet
 from scapy.utils import hexdiff
 
-from .endpoint import Frame
+from ..memif.runtime.endpoint import Frame
 from .expect import Expect, identity, looks_l2, resolve_expect
 from .streams import find_tag, find_tags
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from memif_harness.constants import COOKIE, DEFAULT_CACHELINE, MAX_LOG2_RING_SIZE
-from memif_harness.errors import LocalProtocolError, RemoteProtocolError
-from memif_harness.layout import (
+from ..protocol.constants import COOKIE, DEFAULT_CACHELINE, MAX_LOG2_RING_SIZE
+from ..protocol.errors import LocalProtocolError, RemoteProtocolError
+from .layout import (
     COOKIE_OFFSET,
     DESC_DTYPE,
     DESC_SIZE,
@@ -21,7 +21,7 @@ from memif_harness.layout import (
     desc_offset,
     ring_bytes,
 )
-from memif_harness.shm import Region
+from .shm import Region
 
 __all__ = ["Ring"]
 

@@ -20,8 +20,8 @@ import types
 from collections.abc import Iterable, Sequence
 from typing import Protocol, Self
 
-from .config import InterfaceConfig
-from .constants import (
+from ..protocol.config import InterfaceConfig
+from ..protocol.constants import (
     DEFAULT_BUFFER_SIZE,
     DEFAULT_CACHELINE,
     DEFAULT_LOG2_RING_SIZE,
@@ -29,7 +29,7 @@ from .constants import (
     Role,
     RxMode,
 )
-from .errors import ErrorCode, MemifError, RingFull
+from ..protocol.errors import ErrorCode, MemifError, RingFull
 from .interface import Details, Interface, send_retrying
 from .memif import Memif
 

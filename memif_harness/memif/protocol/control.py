@@ -19,15 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from .config import InterfaceConfig, RunParams
-from .constants import (
-    MAX_LOG2_RING_SIZE,
-    MAX_REGIONS,
-    MAX_RINGS,
-    MSG_SIZE,
-    VERSION,
-    MsgType,
-    Role,
-)
+from .constants import MAX_LOG2_RING_SIZE, MAX_REGIONS, MAX_RINGS, MSG_SIZE, VERSION, MsgType, Role
 from .errors import ErrorCode, LocalProtocolError, RemoteProtocolError
 from .events import ConnectRequested, Disconnected, Event, HelloReceived, InitAccepted, LinkUp
 from .state import INITIAL, TRANSITIONS, Local, State, local_transition, next_state

@@ -12,7 +12,7 @@ import dataclasses
 import numpy as np
 import numpy.typing as npt
 
-from memif_harness.constants import (
+from ..protocol.constants import (
     DEFAULT_BUFFER_SIZE,
     DEFAULT_CACHELINE,
     DEFAULT_LOG2_RING_SIZE,
@@ -20,7 +20,7 @@ from memif_harness.constants import (
     MAX_LOG2_RING_SIZE,
     RingType,
 )
-from memif_harness.errors import LocalProtocolError
+from ..protocol.errors import LocalProtocolError
 
 __all__ = [
     "COOKIE_OFFSET",

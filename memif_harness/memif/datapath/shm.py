@@ -30,7 +30,7 @@ from typing import Self
 import numpy as np
 import numpy.typing as npt
 
-from memif_harness.errors import LocalProtocolError, RemoteProtocolError
+from ..protocol.errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = ["MAX_REGION_SIZE", "Region"]
 

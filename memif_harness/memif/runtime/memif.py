@@ -20,14 +20,21 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..protocol.config import InterfaceConfig
+from ..protocol.constants import DEFAULT_RECONNECT_PERIOD, Role, RxMode
+from ..protocol.control import ControlChannel
+from ..protocol.errors import ErrorCode, MemifError, RemoteProtocolError
+from ..protocol.events import (
+    ConnectRequested,
+    Disconnected,
+    Event,
+    HelloReceived,
+    InitAccepted,
+    LinkUp,
+)
+from ..protocol.state import State
 from . import transport
-from .config import InterfaceConfig
-from .constants import DEFAULT_RECONNECT_PERIOD, Role, RxMode
-from .control import ControlChannel
-from .errors import ErrorCode, MemifError, RemoteProtocolError
-from .events import ConnectRequested, Disconnected, Event, HelloReceived, InitAccepted, LinkUp
 from .interface import ConnCallback, Interface, InterruptCallback
-from .state import State
 
 #: libmemif's MEMIF_FD_EVENT_* bits.
 FD_EVENT_READ = 1

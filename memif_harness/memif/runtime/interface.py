@@ -17,16 +17,16 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from .config import InterfaceConfig, RunParams
-from .constants import ADD_RING_FLAG_S2M, RingType, Role, RxMode
-from .control import ControlChannel
-from .errors import ErrorCode, MemifError, RemoteProtocolError
-from .events import ConnectRequested
-from .layout import CopyLayout
-from .queue import BytesLike, RxQueue, TxBuffer, TxQueue
-from .ring import Ring
-from .shm import Region
-from .wire import AddRegion, AddRing
+from ..datapath.layout import CopyLayout
+from ..datapath.queue import BytesLike, RxQueue, TxBuffer, TxQueue
+from ..datapath.ring import Ring
+from ..datapath.shm import Region
+from ..protocol.config import InterfaceConfig, RunParams
+from ..protocol.constants import ADD_RING_FLAG_S2M, RingType, Role, RxMode
+from ..protocol.control import ControlChannel
+from ..protocol.errors import ErrorCode, MemifError, RemoteProtocolError
+from ..protocol.events import ConnectRequested
+from ..protocol.wire import AddRegion, AddRing
 
 ConnCallback = Callable[["Interface", Any], None]
 InterruptCallback = Callable[["Interface", Any, int], None]
@@ -441,3 +441,11 @@ def send_retrying(
         time.sleep(pause)
         sent += iface.send(qid, frames[sent:])
     return sent
+
+
+def ack_queue_interrupt(iface: Interface, qid: int) -> None:
+    """Consume the pending signals of receive queue ``qid``'s eventfd (after waking on it);
+    a link that went down meanwhile (or a peer's violation, already reported) is not an error
+    here: the next ``rx_burst`` says so."""
+    with contextlib.suppress(MemifError):
+        iface.ack_interrupt(qid)

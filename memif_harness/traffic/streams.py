@@ -20,7 +20,7 @@ from scapy.layers.inet6 import ICMPv6EchoReply, ICMPv6EchoRequest, IPv6
 from scapy.layers.l2 import ARP, Dot1AD, Dot1Q, Ether
 from scapy.packet import NoPayload, Packet, Raw
 
-from .responder import csum_adjust, internet_checksum
+from .frames import csum_adjust, internet_checksum
 
 __all__ = [
     "MAGIC",

@@ -2,7 +2,7 @@
 
 Addresses are filesystem paths or ``@name`` for the abstract namespace (``\\0name`` on the
 wire, no trailing NUL, as libmemif and DPDK spell it). Every function here does I/O; the
-protocol logic lives in :mod:`memif_harness.control`.
+protocol logic lives in :mod:`memif_harness.memif.protocol.control`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import socket
 import stat
 import struct
 
-from .constants import MSG_SIZE
-from .errors import ErrorCode, MemifError
+from ..protocol.constants import MSG_SIZE
+from ..protocol.errors import ErrorCode, MemifError
 
 #: Room for a few fds more than the one a message may carry, so extras are seen, not lost.
 _MAX_FDS = 4

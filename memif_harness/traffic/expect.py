@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from .responder import ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, VLAN_TPIDS, echo_reply, parse_mac
+from .frames import ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, VLAN_TPIDS, echo_reply, parse_mac
 
 __all__ = [
     "Expect",

@@ -1,0 +1,277 @@
+"""Building a report: records into the matrix, peer detection, run metadata."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from .. import __version__
+from .document import (
+    FORMAT,
+    OUTCOMES,
+    PEERS,
+    ROLES,
+    SCENARIO_GROUPS,
+    SCHEMA_VERSION,
+    SEVERITY,
+    Record,
+    Report,
+)
+
+
+def scenario_sort_key(scenario: str) -> tuple[int, str, int, str]:
+    """Catalogue order: H1 < H2 < H10 < I1 < ... ; unknown prefixes after, alphabetically."""
+    m = re.fullmatch(r"([A-Za-z]+)(\d+)(.*)", scenario)
+    if not m:
+        return (len(SCENARIO_GROUPS) + 1, scenario, 0, "")
+    prefix, number, rest = m.groups()
+    group = (
+        SCENARIO_GROUPS.index(prefix) if prefix in SCENARIO_GROUPS else len(SCENARIO_GROUPS)
+    )
+    return (group, prefix, int(number), rest)
+
+
+def column_key(peer: str, role: str | None) -> str:
+    return f"{peer}/{role}" if role else peer
+
+
+def _column_sort_key(peer: str, role: str | None) -> tuple[int, str, int]:
+    p = PEERS.index(peer) if peer in PEERS else len(PEERS)
+    r = ROLES.index(role) if role in ROLES else len(ROLES)
+    return (p, peer, r)
+
+
+def worst(outcomes: Iterable[str]) -> str:
+    """The most severe outcome of ``outcomes`` (which must not be empty)."""
+    return min(outcomes, key=SEVERITY.index)
+
+
+def summarize(results: Sequence[Record]) -> dict[str, int]:
+    counts = Counter(r["outcome"] for r in results)
+    summary = {"total": len(results)}
+    summary.update({o: counts.get(o, 0) for o in OUTCOMES})
+    return summary
+
+
+def _strip_id(title: str, scenario: str) -> str:
+    """``"I2: the peer rejects ..."`` -> ``"the peer rejects ..."`` (the row shows the id)."""
+    m = re.match(rf"{re.escape(scenario)}\b\s*[:.\-\u2013\u2014]?\s*", title)
+    return title[m.end():] if m and title[m.end():] else title
+
+
+def build_matrix(results: Sequence[Record]) -> dict[str, Any]:
+    """Scenario x peer/role -> worst outcome, from records that name a scenario and a peer."""
+    columns: dict[str, tuple[str, str | None]] = {}
+    cells: dict[str, dict[str, list[str]]] = {}
+    titles: dict[str, str | None] = {}
+    for r in results:
+        peer = r.get("peer")
+        scenarios = r.get("scenarios") or ([r["scenario"]] if r.get("scenario") else [])
+        if not scenarios or not peer:
+            continue
+        role = r.get("peer_role")
+        key = column_key(peer, role)
+        columns[key] = (peer, role)
+        for scenario in scenarios:
+            cells.setdefault(scenario, {}).setdefault(key, []).append(r["outcome"])
+            # a test covering several scenarios does not name any one of them
+            if r.get("title") and len(scenarios) == 1 and not titles.get(scenario):
+                titles[scenario] = _strip_id(r["title"], scenario)
+    ordered = sorted(columns.items(), key=lambda kv: _column_sort_key(*kv[1]))
+    rows = []
+    for scenario in sorted(cells, key=scenario_sort_key):
+        row_cells = {}
+        for key, outcomes in cells[scenario].items():
+            counts = Counter(outcomes)
+            row_cells[key] = {
+                "outcome": worst(outcomes),
+                "tests": len(outcomes),
+                "counts": {o: counts[o] for o in OUTCOMES if counts[o]},
+            }
+        rows.append({"scenario": scenario, "title": titles.get(scenario), "cells": row_cells})
+    return {
+        "columns": [{"key": k, "peer": p, "role": r} for k, (p, r) in ordered],
+        "rows": rows,
+    }
+
+
+def ci_info(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """What CI (if any) ran us: GitHub Actions, GitLab CI or another that sets ``CI``."""
+    env = os.environ if env is None else env
+
+    def get(*names: str) -> str | None:
+        for name in names:
+            if env.get(name):
+                return env[name]
+        return None
+
+    is_ci = (env.get("CI") or "").strip().lower() not in ("", "0", "false", "no")
+    provider: str | None = None
+    url = None
+    if env.get("GITHUB_ACTIONS") == "true" or env.get("GITHUB_RUN_ID"):
+        provider = "github"
+        server, repo, run = get("GITHUB_SERVER_URL"), get("GITHUB_REPOSITORY"), get("GITHUB_RUN_ID")
+        if server and repo and run:
+            url = f"{server}/{repo}/actions/runs/{run}"
+    elif env.get("GITLAB_CI") or env.get("CI_PIPELINE_ID"):
+        provider = "gitlab"
+        url = get("CI_JOB_URL", "CI_PIPELINE_URL")
+    elif is_ci:
+        provider = "other"
+    return {
+        "ci": is_ci,
+        "provider": provider,
+        "run_id": get("GITHUB_RUN_ID"),
+        "pipeline_id": get("CI_PIPELINE_ID"),
+        "job": get("GITHUB_JOB", "CI_JOB_NAME"),
+        "ref": get("GITHUB_REF_NAME", "CI_COMMIT_REF_NAME"),
+        "sha": get("GITHUB_SHA", "CI_COMMIT_SHA"),
+        "url": url,
+    }
+
+
+@dataclasses.dataclass
+class PeerStatus:
+    """Whether a peer can be used, as far as the configuration tells before running."""
+
+    name: str
+    available: bool
+    reason: str | None = None
+    version: str | None = None
+    detail: str | None = None
+
+
+def _executable(path: str | None, name: str) -> str | None:
+    if not path:
+        return shutil.which(name)
+    if os.sep not in path:
+        return shutil.which(path)
+    return path if os.path.isfile(path) and os.access(path, os.X_OK) else None
+
+
+def detect_peers(
+    *,
+    testpmd: str | None = None,
+    vpp_bin: str | None = None,
+    vpp_image: str | None = None,
+    libmemif_app: str | None = None,
+    harness_version: str | None = None,
+) -> list[PeerStatus]:
+    """Which peers are configured. ``None`` options fall back to the environment and PATH,
+    as the plugin's options do (``TESTPMD``, ``VPP_BIN``, ``VPP_IMAGE``, ``LIBMEMIF_APP``)."""
+    if harness_version is None:
+        harness_version = __version__
+    peers = [PeerStatus("python", True, version=harness_version, detail="memif_harness")]
+
+    testpmd = testpmd or os.environ.get("TESTPMD")
+    found = _executable(testpmd, "dpdk-testpmd")
+    if found:
+        peers.append(PeerStatus("testpmd", True, detail=found))
+    elif testpmd:
+        peers.append(PeerStatus("testpmd", False, f"--testpmd {testpmd!r} is not an executable"))
+    else:
+        peers.append(PeerStatus(
+            "testpmd", False,
+            "dpdk-testpmd not found on PATH: install DPDK (Debian: apt-get install dpdk-dev) "
+            "or pass --testpmd PATH / set TESTPMD",
+        ))
+
+    vpp_bin = vpp_bin or os.environ.get("VPP_BIN")
+    vpp_image = vpp_image or os.environ.get("VPP_IMAGE")
+    if vpp_image:
+        peers.append(PeerStatus("vpp", True, detail=f"image {vpp_image}"))
+    elif vpp_bin and _executable(vpp_bin, "vpp"):
+        peers.append(PeerStatus("vpp", True, detail=vpp_bin))
+    elif vpp_bin:
+        peers.append(PeerStatus("vpp", False, f"--vpp-bin {vpp_bin!r} is not an executable"))
+    else:
+        peers.append(PeerStatus(
+            "vpp", False,
+            "VPP not configured: pass --vpp-bin PATH (and --vppctl) or --vpp-image IMAGE "
+            "(VPP_BIN/VPPCTL/VPP_IMAGE)",
+        ))
+
+    libmemif_app = libmemif_app or os.environ.get("LIBMEMIF_APP")
+    if libmemif_app and _executable(libmemif_app, libmemif_app):
+        peers.append(PeerStatus("libmemif", True, detail=libmemif_app))
+    elif libmemif_app:
+        peers.append(PeerStatus(
+            "libmemif", False, f"--libmemif-app {libmemif_app!r} is not an executable"
+        ))
+    else:
+        peers.append(PeerStatus(
+            "libmemif", False,
+            "libmemif not configured: pass --libmemif-app PATH (an icmp_responder build) "
+            "or set LIBMEMIF_APP",
+        ))
+    return peers
+
+
+def merge_peers(
+    configured: Sequence[PeerStatus], results: Sequence[Record]
+) -> list[dict[str, Any]]:
+    """Peer records: what the configuration said, corrected by what the tests saw.
+
+    A peer some test got past setup with is available; one whose every test skipped or
+    failed in setup is not, and the most common reason says why; versions come from the
+    tests' ``peer_version``.
+    """
+    by_name: dict[str, list[Record]] = {}
+    for r in results:
+        if r.get("peer"):
+            by_name.setdefault(r["peer"], []).append(r)
+    names = [p.name for p in configured] + sorted(set(by_name) - {p.name for p in configured})
+    status = {p.name: p for p in configured}
+    records = []
+    for name in names:
+        conf = status.get(name)
+        tests = by_name.get(name, [])
+        versions = Counter(r["peer_version"] for r in tests if r.get("peer_version"))
+        version = versions.most_common(1)[0][0] if versions else (conf.version if conf else None)
+        if tests and not any(_got_past_setup(r) for r in tests):
+            reasons = Counter(r["message"] for r in tests if r.get("message"))
+            available = False
+            reason = reasons.most_common(1)[0][0] if reasons else "no test got past its setup"
+        elif tests:
+            available, reason = True, None
+        elif conf:
+            available, reason = conf.available, conf.reason
+        else:  # pragma: no cover - names come from either side
+            available, reason = False, "no tests ran"
+        records.append({
+            "name": name,
+            "version": version,
+            "available": available,
+            "reason": None if available else reason,
+            "tests": len(tests),
+        })
+    return records
+
+
+def _got_past_setup(r: Record) -> bool:
+    """Whether the test ran, and so its peer was there: it got past setup (``when``, where
+    recorded) and did not skip."""
+    if r["outcome"] == "skipped":
+        return False
+    when = r.get("when")
+    if when is not None:
+        return bool(when in ("call", "teardown"))
+    return bool(r["outcome"] != "error")
+
+
+def assemble(run: dict[str, Any], peers: list[dict[str, Any]], results: list[Record]) -> Report:
+    """A complete report from its parts (summary and matrix are derived from ``results``)."""
+    return {
+        "format": FORMAT,
+        "schema_version": SCHEMA_VERSION,
+        "run": run,
+        "peers": peers,
+        "results": results,
+        "summary": summarize(results),
+        "matrix": build_matrix(results),
+    }

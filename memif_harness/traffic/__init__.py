@@ -1,0 +1,62 @@
+"""Traffic across memif links: scapy-built tagged streams, expectations, verdicts, send-and-verify.
+
+* :mod:`.frames`: frames at the byte level without scapy (MACs, checksums, ARP, ICMP echo);
+* :mod:`.streams`: tagged scapy streams (ARP, IPv4/IPv6, UDP/TCP/ICMP, VLAN, IP mode);
+* :mod:`.expect`: what a peer should send back for each frame (identity, MAC swap, echo reply);
+* :mod:`.verdict`: what came back, classified (delivered, lost, duplicated, reordered, ...);
+* :mod:`.exchange`: :func:`send_and_expect` and the send/receive loops under it.
+
+May import :mod:`memif_harness.memif`; never the apps, the harness or the reports.
+"""
+
+from __future__ import annotations
+
+from .exchange import receive, send_and_expect, send_frames, write_pcaps
+from .expect import Expect, IcmpEchoReply, icmp_echo_reply, identity, mac_swap, resolve_expect
+from .streams import (
+    MAGIC,
+    STREAM_KINDS,
+    TAG,
+    Stream,
+    Tag,
+    arp,
+    check_tag,
+    find_tag,
+    find_tags,
+    icmp,
+    make_stream,
+    tcp,
+    udp,
+)
+from .verdict import Problem, Verdict, classify, dissect, hexdiff_text
+
+__all__ = [
+    "MAGIC",
+    "STREAM_KINDS",
+    "TAG",
+    "Expect",
+    "IcmpEchoReply",
+    "Problem",
+    "Stream",
+    "Tag",
+    "Verdict",
+    "arp",
+    "check_tag",
+    "classify",
+    "dissect",
+    "find_tag",
+    "find_tags",
+    "hexdiff_text",
+    "icmp",
+    "icmp_echo_reply",
+    "identity",
+    "mac_swap",
+    "make_stream",
+    "receive",
+    "resolve_expect",
+    "send_and_expect",
+    "send_frames",
+    "tcp",
+    "udp",
+    "write_pcaps",
+]
