@@ -64,7 +64,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     peers.add_argument("--vpp-bin", metavar="PATH", help="local vpp binary (env VPP_BIN)")
     peers.add_argument("--vppctl", metavar="PATH", help="vppctl for --vpp-bin (env VPPCTL)")
+    peers.add_argument(
+        "--vpp-plugin-path", metavar="DIR",
+        help="VPP plugin directory for --vpp-bin (env VPP_PLUGIN_PATH; default: VPP's own)",
+    )
+    peers.add_argument(
+        "--vpp-api-dir", metavar="DIR",
+        help="VPP API definitions (*.api.json) for --vpp-bin (env VPP_API_DIR; default: "
+        "share/vpp/api of the install holding --vpp-bin)",
+    )
     peers.add_argument("--vpp-image", metavar="IMAGE", help="VPP container image (env VPP_IMAGE)")
+    peers.add_argument(
+        "--vpp-privileged", action="store_true",
+        help="run the VPP container privileged (only for engines that need it)",
+    )
     peers.add_argument("--testpmd", metavar="PATH", help="dpdk-testpmd binary (default: PATH)")
     peers.add_argument(
         "--libmemif-app", metavar="PATH", help="libmemif icmp_responder binary (env LIBMEMIF_APP)"
@@ -134,11 +147,14 @@ def pytest_args(
         argv += ["--require-peer", name]
     for opt, value in (
         ("--vpp-bin", args.vpp_bin), ("--vppctl", args.vppctl), ("--vpp-image", args.vpp_image),
+        ("--vpp-plugin-path", args.vpp_plugin_path), ("--vpp-api-dir", args.vpp_api_dir),
         ("--testpmd", args.testpmd), ("--libmemif-app", args.libmemif_app),
         ("--junitxml", args.junitxml),
     ):
         if value:  # empty strings (e.g. tox's {env:VPP_IMAGE:}) mean "not given"
             argv += [opt, str(value)]
+    if args.vpp_privileged:
+        argv.append("--vpp-privileged")
     if args.keyword:
         argv += ["-k", args.keyword]
     if args.markexpr:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from scapy.layers.inet import ICMP, IP
@@ -15,7 +16,7 @@ from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Raw
 
 from memif_harness import traffic
-from memif_harness.memif.protocol.constants import Role
+from memif_harness.memif.protocol.constants import RingType, Role
 from memif_harness_fixtures.links import (
     D1_FRAMES,
     Link,
@@ -61,7 +62,7 @@ def _run_d1(link: Link, mode: str, artifact_dir: Path) -> None:
     stream = traffic.udp(1, D1_FRAMES, d1_sizes(D1_FRAMES))
     # testpmd drops a burst that finds our receive ring full: keep well under 1024 in flight
     verdict = traffic.send_and_expect(
-        link.endpoint, None, stream, expect=mode, burst=64, window=256, timeout=5,
+        link.endpoint, link.rx_endpoint, stream, expect=mode, burst=64, window=256, timeout=5,
         pcap_dir=artifact_dir,
     )
     assert verdict.delivered == D1_FRAMES
@@ -103,16 +104,10 @@ def test_icmp_echo_against_peer_responder(
     link_factory: LinkFactory, peer_name: str, peer_role: Role
 ) -> None:
     """ARP + 10 ICMP echo requests answered by the peer (testpmd icmpecho, our responder,
-    libmemif icmp_responder); for VPP, VPP pings us and our endpoint answers."""
+    libmemif icmp_responder); for VPP, VPP pings us and our endpoint answers (ARP and echo)."""
     link = link_factory(peer_name, role=peer_role, ip=f"{PEER_IP}/24", mac=PEER_MAC)
     if peer_name == "vpp":
-        responder = Reflector(link.endpoint.interface, "icmpecho", ip=OUR_IP, mac=OUR_MAC)
-        responder.start()
-        try:
-            result = link.peer_interface.ping(OUR_IP, count=5, interval=0.1)  # type: ignore[attr-defined]
-        finally:
-            responder.stop()
-        assert result.received == result.sent == 5, result
+        _vpp_pings_us(link)
         return
     forward_or_skip(link, "icmpecho")
     arp = Ether(dst="ff:ff:ff:ff:ff:ff", src=OUR_MAC) / ARP(
@@ -144,19 +139,44 @@ def test_icmp_echo_against_peer_responder(
         assert bytes(pkt[ICMP].payload)[: 56 + seq] == bytes([seq]) * (56 + seq)
 
 
+def _vpp_pings_us(link: Link) -> None:
+    """VPP resolves us by ARP (its first request is dropped meanwhile, ``ip4-glean``: a
+    one-request warm-up), learns our MAC, then 5 of 5 echo requests come back."""
+    iface: Any = link.peer_interface
+    responder = Reflector(link.endpoint.interface, "icmpecho", ip=OUR_IP, mac=OUR_MAC)
+    responder.start()
+    try:
+        iface.ping(OUR_IP, count=1, interval=0.1)
+        assert wait_for(lambda: OUR_IP in iface.peer.api.neighbors(iface.sw_if_index), 3.0)
+        assert iface.peer.api.neighbors(iface.sw_if_index)[OUR_IP] == OUR_MAC
+        result = iface.ping(OUR_IP, count=5, interval=0.1)
+    finally:
+        responder.stop()
+    assert result.received == result.sent == 5, result
+    assert all(reply.source == OUR_IP for reply in result.replies), result
+
+
 @pytest.mark.scenario("D13")
 def test_d13_two_queues_each_way(
     link_factory: LinkFactory, peer_name: str, peer_role: Role
 ) -> None:
-    """D13: 2 S2M + 2 M2S rings; frames sent on queue q come back on queue q."""
+    """D13: 2 S2M + 2 M2S rings; frames sent on queue q come back on queue q (a reflector), or,
+    through VPP's cross-connect, on the transmit queue of VPP's one thread (0), and VPP's
+    ``show memif`` shows both of its receive rings consumed."""
     link = link_factory(peer_name, role=peer_role, rx_queues=2, tx_queues=2)
     forward_or_skip(link, "io")
     details = link.endpoint.details()
     assert (len(details.rx_queues), len(details.tx_queues)) == (2, 2)
     _clear(link)
     for queue in (0, 1):
+        back = queue if link.return_leg is None else 0
         frames = [make_frame(queue << 16 | seq, 60 + (seq * 37) % 1455) for seq in range(512)]
-        received = link.exchange(frames, queue, batch=64)
+        received = link.exchange(frames, queue, batch=64, rx_queues=[back])
         assert received == frames, f"queue {queue}: {len(received)} of {len(frames)} back"
-    assert link.endpoint.recv(1, 0, timeout=0.1) == []  # nothing strayed or duplicated
-    assert link.endpoint.recv(1, 1, timeout=0.1) == []
+    assert link.rx_endpoint.recv(1, 0, timeout=0.1) == []  # nothing strayed or duplicated
+    assert link.rx_endpoint.recv(1, 1, timeout=0.1) == []
+    if peer_name == "vpp":
+        rx_ring = RingType.S2M if link.peer_role is Role.MASTER else RingType.M2S
+        rings = [r for r in link.peer_interface.memif().rings  # type: ignore[attr-defined]
+                 if r.direction is rx_ring]
+        assert [(r.index, r.tail) for r in rings] == [(0, 512), (1, 512)], rings

@@ -1,9 +1,9 @@
-"""VppPeer and its launchers, without VPP.
+"""VppPeer's launchers and CLI handling, without VPP (tests/test_vpp_real.py has real VPP).
 
-There is no VPP here: these tests check startup.conf generation, the commands VppPeer sends,
-its error handling and the launchers' process/container logic. Where a VPP would answer, a
-*fake* stands in (``FakeVppLauncher`` replays text from the real captures; ``fake-vpp`` and
-``fake-vppctl`` are shell scripts). None of them is VPP and nothing here shows VPP works.
+These tests check startup.conf generation, the launchers' process/container logic and how
+:meth:`VppPeer.cli` reads VPP's answers. Where a VPP would answer, a *fake* stands in
+(``FakeVppLauncher`` replays text from the real captures; ``fake-vpp`` and ``fake-vppctl`` are
+shell scripts). None of them is VPP and nothing here shows VPP works.
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from memif_harness.memif.protocol.constants import Mode, Role, RxMode
 from memif_harness_fixtures.peers import containers
-from memif_harness_fixtures.peers.base import InterfaceSpec, PeerError, PeerUnavailable
+from memif_harness_fixtures.peers.base import PeerError, PeerUnavailable
 from memif_harness_fixtures.peers.vpp import (
     NOT_CONFIGURED,
     CliResult,
@@ -116,9 +115,9 @@ def test_from_options_picks_launcher(short_dir: Path) -> None:
     assert image.name == "vpp"
 
 
-def test_local_vpp_missing_binary_is_unavailable(short_dir: Path) -> None:
+def test_local_vpp_given_but_missing_binary_is_an_error(short_dir: Path) -> None:
     peer = VppPeer(LocalVpp("/nonexistent/vpp", "/nonexistent/vppctl", workdir=short_dir))
-    with pytest.raises(PeerUnavailable, match="--vpp-bin"):
+    with pytest.raises(PeerError, match=r"'/nonexistent/vpp' \(given with --vpp-bin"):
         peer.start()
     assert not peer.alive()
     peer.stop()  # safe after a failed start
@@ -138,10 +137,11 @@ def _docker_reachable() -> bool:
 
 
 @pytest.mark.skipif(not _docker_reachable(), reason="docker SDK or daemon not available")
-def test_container_vpp_missing_image_is_unavailable(short_dir: Path) -> None:
+def test_container_vpp_given_but_missing_image_is_an_error(short_dir: Path) -> None:
     peer = VppPeer(ContainerVpp("memif-harness-test/no-such-vpp-image:never", short_dir))
-    with pytest.raises(PeerUnavailable) as info:
+    with pytest.raises(PeerError) as info:
         peer.start()
+    assert "memif-harness-test/no-such-vpp-image:never" in str(info.value)
     assert "--vpp-image IMAGE" in str(info.value)
     assert "docker/build.sh vpp" in str(info.value)
     assert not peer.alive()
@@ -159,6 +159,12 @@ def test_container_vpp_run_arguments(short_dir: Path, monkeypatch: pytest.Monkey
     assert volumes[str(short_dir / "rt")]["bind"] == str(short_dir / "rt")
     assert volumes[str(short_dir / "rt" / "startup.conf")] == {"bind": "/etc/vpp/startup.conf",
                                                                 "mode": "ro"}
+    kwargs = launcher.run_kwargs()
+    assert kwargs["privileged"] is False  # least privilege unless asked for
+    assert ContainerVpp("img", privileged=True).run_kwargs()["privileged"] is True
+    assert (kwargs["entrypoint"], kwargs["command"]) == (["vpp"], ["-c", "/etc/vpp/startup.conf"])
+    assert kwargs["network_mode"] == "host"
+    assert kwargs["volumes"] == volumes
     launcher.check_socket_path(f"{shared}/m.sock")
     launcher.check_socket_path("abstract:x")  # host network: abstract names are shared
     with pytest.raises(ValueError, match="outside"):
@@ -204,6 +210,9 @@ class FakeVppLauncher(VppLauncher):
     def logs(self) -> dict[str, str]:
         return {"fake log": "fake launcher, not VPP"}
 
+    def api_dir(self) -> Path:
+        return self.runtime_dir
+
 
 def _captured(name: str, command: str, occurrence: int = 0) -> str:
     """The output of the ``occurrence``-th ``vpp# command`` in a captured transcript."""
@@ -214,103 +223,16 @@ def _captured(name: str, command: str, occurrence: int = 0) -> str:
     return blocks[occurrence] + "\n"
 
 
-def test_peer_command_sequence(short_dir: Path) -> None:
-    fake = FakeVppLauncher(short_dir)
-    fake.not_ready_answers = 2
-    with VppPeer(fake) as peer:
-        assert fake.commands == ["show version"] * 3  # retried past "Connection refused"
-        fake.commands.clear()
-        a = peer.create_interface(InterfaceSpec(role=Role.MASTER, socket=f"{short_dir}/a.sock",
-                                                ip="192.168.1.1/24", secret="abc"))
-        b = peer.create_interface(InterfaceSpec(role=Role.MASTER, socket=f"{short_dir}/a.sock",
-                                                id=1, mode=Mode.IP))
-        c = peer.create_interface(InterfaceSpec(role=Role.SLAVE, socket="@abs-sock",
-                                                rx_queues=2, tx_queues=2),
-                                  zero_copy=False)
-        assert (a.name, b.name, c.name) == ("memif1/0", "memif1/1", "memif2/0")
-        assert fake.commands == [
-            f"create memif socket id 1 filename {short_dir}/a.sock",
-            "create interface memif socket-id 1 id 0 master rx-queues 1 tx-queues 1 "
-            "ring-size 1024 buffer-size 2048 secret abc",
-            "set interface state memif1/0 up",
-            "set interface ip address memif1/0 192.168.1.1/24",
-            "create interface memif socket-id 1 id 1 master mode ip rx-queues 1 tx-queues 1 "
-            "ring-size 1024 buffer-size 2048",
-            "set interface state memif1/1 up",
-            "create memif socket id 2 filename abstract:abs-sock",
-            "create interface memif socket-id 2 id 0 slave rx-queues 2 tx-queues 2 "
-            "ring-size 1024 buffer-size 2048 no-zero-copy",
-            "set interface state memif2/0 up",
-        ]
-        fake.commands.clear()
-        c.set_rx_mode(RxMode.INTERRUPT, queue=1)
-        a.delete()
-        a.delete()  # once only
-        b.delete()  # last interface on socket 1: the socket goes too
-        assert fake.commands == [
-            "set interface rx-mode memif2/0 queue 1 interrupt",
-            "delete interface memif memif1/0",
-            "delete interface memif memif1/1",
-            "delete memif socket id 1",
-        ]
-        assert peer.interfaces == (c,)
-        assert peer.version() == "26.06-release"
-    assert not fake.running
-
-
-def test_peer_parses_captured_state(short_dir: Path) -> None:
-    master = "vppctl-master-2q-connected.txt"
-    answers = {
-        "show memif memif1/0": _captured(master, "show memif memif1/0"),
-        "show interface memif1/0": _captured(master, "show interface memif1/0", 1),
-        "show errors": _captured(master, "show errors"),
-        "ping 192.168.1.2 source memif1/0 repeat 3 interval 0.1": _captured(
-            master, "ping 192.168.1.2 repeat 3 interval 0.1"),
-    }
-    fake = FakeVppLauncher(short_dir, lambda command: answers.get(command, ""))
-    with VppPeer(fake) as peer:
-        iface = peer.create_interface(InterfaceSpec(role=Role.MASTER,
-                                                    socket=f"{short_dir}/m1.sock",
-                                                    rx_queues=2, tx_queues=2))
-        assert iface.is_up()
-        iface.wait_up(timeout=1)
-        details = iface.details()
-        assert details["remote_name"] == "raw-slave"
-        assert details["regions"] == ({"index": 0, "size": 8454656, "fd": 15},)
-        assert iface.counters() == {"tx packets": 3, "tx bytes": 126, "drops": 3}
-        assert [tuple(e) for e in iface.show_errors()] == [
-            (3, "memif1/0-tx", "no free tx slots", "error")]
-        result = iface.ping("192.168.1.2", count=3, interval=0.1)
-        assert (result.sent, result.received, result.loss_percent) == (3, 0, 100.0)
-        diag = peer.diagnostics()
-        assert {"show memif", "show errors", "show interface", "show hardware-interfaces",
-                "fake log"} <= set(diag)
-
-
-def test_peer_raises_on_vpp_error_text(short_dir: Path) -> None:
+def test_cli_error_text_raises_with_the_launchers_logs(short_dir: Path) -> None:
     error = _captured("vppctl-create-and-errors.txt",
                       "create interface memif socket-id 1 id 2 master ring-size 1000")
     fake = FakeVppLauncher(short_dir, lambda c: error if c.startswith("create interface") else "")
-    with VppPeer(fake) as peer:
-        with pytest.raises(PeerError, match="ring size must be power of 2") as info:
-            peer.create_interface(InterfaceSpec(role=Role.MASTER, socket="/tmp/x.sock"))
-        assert info.value.diagnostics == {"fake log": "fake launcher, not VPP"}
-        assert peer.interfaces == ()
-
-
-def test_peer_wait_up_timeout_and_death(short_dir: Path) -> None:
-    down = _captured("vppctl-master-2q-connected.txt", "show memif memif1/0", 1)
-    fake = FakeVppLauncher(short_dir, lambda c: down if c.startswith("show memif") else "")
-    with VppPeer(fake) as peer:
-        iface = peer.create_interface(InterfaceSpec(role=Role.MASTER, socket="/tmp/m1.sock"))
-        assert not iface.is_up()
-        with pytest.raises(PeerError, match=r"not connected after 0\.3s") as info:
-            iface.wait_up(timeout=0.3)
-        assert 'local-disc-reason "disconnected"' in info.value.diagnostics["show memif"]
-        fake.running = False  # "VPP died"
-        with pytest.raises(PeerError, match="not running"):
-            iface.is_up()
-        assert "show memif" not in peer.diagnostics()
+    fake.start()
+    peer = VppPeer(fake)
+    with pytest.raises(PeerError, match="ring size must be power of 2") as info:
+        peer.cli("create interface memif socket-id 1 id 2 master ring-size 1000")
+    assert info.value.diagnostics == {"fake log": "fake launcher, not VPP"}
+    assert peer.cli("show errors") == ""
 
 
 def test_peer_rejects_unreachable_socket_for_container(short_dir: Path) -> None:
@@ -350,12 +272,16 @@ def test_local_vpp_start_ready_stop(short_dir: Path, fake_bins: tuple[Path, str]
     rt = short_dir / "rt"
     launcher = LocalVpp(vpp, vppctl, workdir=rt)
     peer = VppPeer(launcher, ready_timeout=10)
-    peer.start()
+    with pytest.raises(PeerError, match=f"no VPP API definitions.*under {bindir.parent}"):
+        peer.start()  # ready, then no API to attach to: stopped again
+    assert not peer.alive()
+    assert (bindir / "count").read_text().strip() == "3"  # refused twice, then ready
+    peer.launch()
     try:
         assert peer.alive()
         assert (bindir / "vpp-args").read_text().split() == ["-c", str(rt / "startup.conf")]
         assert "cli-listen" in (rt / "startup.conf").read_text()
-        assert (bindir / "count").read_text().strip() == "3"
+        assert (bindir / "count").read_text().strip() == "4"
         assert (bindir / "vppctl-args").read_text().splitlines()[0] == (
             f"-s {rt}/cli.sock show version")
         assert peer.version() == "26.06-release"
@@ -412,17 +338,18 @@ def test_cli_asks_whether_vpp_runs_only_after_a_failure(short_dir: Path) -> None
             return super().alive()
 
     fake = Counting(short_dir, lambda c: "unknown input `bogus'\n" if "bogus" in c else "")
-    with VppPeer(fake) as peer:
-        before = fake.alive_calls
+    fake.start()
+    peer = VppPeer(fake)
+    before = fake.alive_calls
+    peer.cli("show errors")
+    peer.cli("show interface")
+    assert fake.alive_calls == before
+    with pytest.raises(PeerError, match="VPP rejected"):
+        peer.cli("show bogus")
+    assert fake.alive_calls == before + 1
+    fake.running = False
+    with pytest.raises(PeerError, match="is not running"):
         peer.cli("show errors")
-        peer.cli("show interface")
-        assert fake.alive_calls == before
-        with pytest.raises(PeerError, match="VPP rejected"):
-            peer.cli("show bogus")
-        assert fake.alive_calls == before + 1
-        fake.running = False
-        with pytest.raises(PeerError, match="is not running"):
-            peer.cli("show errors")
 
 
 def test_own_runtime_dirs_are_removed_on_stop_given_ones_kept(short_dir: Path) -> None:
