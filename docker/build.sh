@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Build memif-harness container images.
 #
-# Usage: docker/build.sh [--base-image NAME] [--force-base] [--no-cache] [images...]
+# Usage: docker/build.sh [--base-image NAME] [--force-base] [--no-cache]
+#                        [--from-prefix DIR] [images...]
 #   images        any of: testpmd harness vpp   (default: testpmd harness)
+#   --from-prefix build the vpp image from a local VPP install prefix DIR (a source
+#                 build's `ninja install`, e.g. /opt/vpp) instead of FD.io's packages;
+#                 tagged memif-harness/vpp:$VPP_VERSION (default here: local)
 #   --base-image  base image for every Dockerfile's `ARG BASE`; e.g.
 #                 debian:bookworm-slim where a registry is reachable.
 #                 Default: $MEMIF_BASE_IMAGE, else a locally debootstrapped
@@ -32,6 +36,7 @@ run() {
 
 base_image=${MEMIF_BASE_IMAGE:-}
 force_base=0
+vpp_prefix=
 extra=()
 images=()
 while (($#)); do
@@ -40,6 +45,8 @@ while (($#)); do
         --base-image=*) base_image=${1#*=} ;;
         --force-base) force_base=1 ;;
         --no-cache) extra+=(--no-cache) ;;
+        --from-prefix) vpp_prefix=${2:?--from-prefix needs a directory}; shift ;;
+        --from-prefix=*) vpp_prefix=${1#*=} ;;
         -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         testpmd | harness | vpp) images+=("$1") ;;
         *) die "unknown argument or image: $1 (images: testpmd harness vpp; see --help)" ;;
@@ -48,6 +55,14 @@ while (($#)); do
 done
 ((${#images[@]})) || images=(testpmd harness)
 
+if [[ -n $vpp_prefix ]]; then
+    vpp_prefix=$(cd "$vpp_prefix" 2>/dev/null && pwd -P) || die "--from-prefix: no such directory"
+    [[ -x $vpp_prefix/bin/vpp && -x $vpp_prefix/bin/vppctl ]] \
+        || die "--from-prefix $vpp_prefix: no bin/vpp and bin/vppctl (an install prefix of VPP)"
+    [[ -d $vpp_prefix/share/vpp/api ]] \
+        || die "--from-prefix $vpp_prefix: no share/vpp/api (VPP's API definitions)"
+    VPP_VERSION=${VPP_VERSION:-local}
+fi
 VPP_VERSION=${VPP_VERSION:-26.06}
 VPP_REPO=${VPP_REPO:-}
 
@@ -93,6 +108,21 @@ for img in "${images[@]}"; do
             ;;
         vpp)
             tag=memif-harness/vpp:$VPP_VERSION
+            if [[ -n $vpp_prefix ]]; then
+                ctx=$here/.build/vpp-prefix
+                rm -rf "$ctx"
+                mkdir -p "$ctx/prefix"
+                for d in bin lib share etc; do
+                    if [[ -d $vpp_prefix/$d ]]; then cp -a "$vpp_prefix/$d" "$ctx/prefix/"; fi
+                done
+                run docker build "${common[@]}" "${extra[@]}" \
+                    --build-arg "PREFIX=$vpp_prefix" --build-arg "VPP_VERSION=$VPP_VERSION" \
+                    -f "$here/vpp-prefix.Dockerfile" -t "$tag" "$ctx"
+                rm -rf "$ctx"
+                took[$img]=$((SECONDS - start))
+                log "built $tag from $vpp_prefix in ${took[$img]} s"
+                continue
+            fi
             vpp_args=(--build-arg "VPP_VERSION=$VPP_VERSION")
             if [[ -n $VPP_REPO ]]; then vpp_args+=(--build-arg "VPP_REPO=$VPP_REPO"); fi
             run docker build "${common[@]}" "${extra[@]}" "${vpp_args[@]}" \
