@@ -81,6 +81,25 @@ def test_d1_macswap_frames_60_to_1514(memif_link: Link, artifact_dir: Path) -> N
     _run_d1(memif_link, "macswap", artifact_dir)
 
 
+@pytest.mark.scenario("D5")
+def test_d5_u16_counters_wrap(memif_link: Link) -> None:
+    """D5: 70,000 frames (more than the 65,536 a u16 head/tail counts) out and back in
+    order; both rings' counters have wrapped."""
+    link = memif_link
+    forward_or_skip(link, "io")
+    frames = [make_frame(seq, 64) for seq in range(70_000)]
+    received = link.exchange(frames, batch=256, timeout=5)
+    assert len(received) == len(frames)
+    assert received == frames
+    tx = link.endpoint.details().tx_queues[0]
+    rx = link.rx_endpoint.details().rx_queues[0]
+    assert (tx.packets, rx.packets) == (70_000, 70_000)
+    # the producer's free-running u16 counter (S2M: head, M2S: tail) wrapped past 65,535
+    for queue in (tx, rx):
+        produced = queue.head if queue.ring == "S2M" else queue.tail
+        assert produced == 70_000 % 65_536, queue
+
+
 @pytest.mark.scenario("D2")
 def test_d2_jumbo_frames_over_2048_byte_buffers(
     link_factory: LinkFactory, peer_name: str, peer_role: Role, request: pytest.FixtureRequest

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from memif_harness import Endpoint
-from memif_harness.memif.protocol.constants import Role
+from memif_harness import Endpoint, EventLoop, traffic
+from memif_harness.memif.protocol.constants import Mode, Role
 from memif_harness_fixtures.links import Link, make_frame, wait_for
 from memif_harness_fixtures.peers.base import InterfaceSpec, PeerError
 from memif_harness_fixtures.peers.libmemif import listening
@@ -503,3 +503,43 @@ def test_d3_d4_jumbo_ring_full(link_factory: LinkFactory, vpp: VppPeer,
     assert dropped >= 128 - len(received) - 5, new  # 5: still queued in VPP's tx
     assert any("no free tx slots" in k or "no enough space" in k or "tx" in k for k in new), new
     assert_alive(vpp, "D3/D4")
+
+
+@pytest.mark.scenario("I13", "D12")
+def test_i13_d12_ip_mode_pair_routed(vpp: VppPeer, peer_role: Role,
+                                     memif_socket_dir: Path, artifact_dir: Path) -> None:
+    """I13/D12: two IP-mode interfaces routed by VPP: IPv4 and IPv6 frames (no Ethernet
+    header) come out of the other one a hop later (TTL/hop limit less one, checksum fixed),
+    both ways; non-IP payloads are dropped and counted as "not ip packet"."""
+    sock = str(memif_socket_dir / "ip.sock")
+    nets = (("10.1.1", "fd01::"), ("10.2.2", "fd02::"))
+    ifaces = []
+    for qid, (v4, v6) in enumerate(nets):
+        iface = vpp.create_interface(InterfaceSpec(role=peer_role, socket=sock, id=qid,
+                                                   mode=Mode.IP, ip=f"{v4}.1/24"))
+        iface.set_ip(f"{v6}1/64")
+        ifaces.append(iface)
+    try:
+        with EventLoop() as loop:
+            ends = [Endpoint(peer_role.peer, sock, id=qid, mode="ip", loop=loop)
+                    for qid in range(2)]
+            for end in ends:
+                end.wait_connected(10)
+            for (src, dst), (tx, rx) in (((0, 1), (ends[0], ends[1])),
+                                         ((1, 0), (ends[1], ends[0]))):
+                for ipv6 in (False, True):
+                    host = (lambda n: f"{nets[n][1]}2") if ipv6 else (lambda n: f"{nets[n][0]}.2")
+                    stream = traffic.udp(1 + ipv6, 500, [80, 200, 1400], l2=False, ipv6=ipv6,
+                                         src_ip=host(src), dst_ip=host(dst))
+                    verdict = traffic.send_and_expect(tx, rx, stream, expect="routed", burst=32,
+                                                      window=128, pcap_dir=artifact_dir)
+                    assert verdict.delivered == 500
+            before = vpp.api.errors("memif-input").get("memif-input/not_ip", 0)
+            ends[0].send([b"\x00" * 60] * 5)
+            assert wait_for(lambda: vpp.api.errors("memif-input").get(
+                "memif-input/not_ip", 0) == before + 5, 3)
+            assert ends[1].recv(1, timeout=0.2) == []
+    finally:
+        for iface in ifaces:
+            iface.delete()
+    assert_alive(vpp, "I13/D12")

@@ -27,6 +27,7 @@ from memif_harness.traffic import (
     icmp,
     icmp_echo_reply,
     identity,
+    ip_routed,
     mac_swap,
     make_stream,
     resolve_expect,
@@ -388,3 +389,25 @@ def test_send_and_expect_reports_loss(link: tuple[Endpoint, Endpoint]) -> None:
     )
     assert verdict.lost == 5  # they arrived on queue 0, we listened on queue 1
     master.drain(0)
+
+
+@pytest.mark.parametrize("ipv6", [False, True])
+def test_ip_routed_matches_scapy_after_one_hop(ipv6: bool) -> None:
+    """ip_routed: TTL/hop limit less one, IPv4 checksum as scapy computes it; drops at 1."""
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.inet6 import IPv6
+
+    for ttl in (2, 64, 255):
+        if ipv6:
+            sent = IPv6(src="fd01::2", dst="fd02::2", hlim=ttl) / UDP() / (b"p" * 20)
+            hop = IPv6(bytes(sent))
+            hop.hlim -= 1
+        else:
+            sent = IP(src="10.1.1.2", dst="10.2.2.2", ttl=ttl) / UDP() / (b"p" * 20)
+            hop = IP(bytes(sent))
+            hop.ttl -= 1
+            del hop.chksum
+        assert ip_routed(bytes(sent)) == bytes(hop)
+    assert ip_routed(bytes(IP(ttl=1) / UDP())) is None
+    assert ip_routed(b"\x00" * 60) is None
+    assert resolve_expect("routed") is ip_routed

@@ -12,7 +12,15 @@ May import :mod:`memif_harness.memif`; never the apps, the harness or the report
 from __future__ import annotations
 
 from .exchange import receive, send_and_expect, send_frames, write_pcaps
-from .expect import Expect, IcmpEchoReply, icmp_echo_reply, identity, mac_swap, resolve_expect
+from .expect import (
+    Expect,
+    IcmpEchoReply,
+    icmp_echo_reply,
+    identity,
+    ip_routed,
+    mac_swap,
+    resolve_expect,
+)
 from .streams import (
     MAGIC,
     STREAM_KINDS,
@@ -50,6 +58,7 @@ __all__ = [
     "icmp",
     "icmp_echo_reply",
     "identity",
+    "ip_routed",
     "mac_swap",
     "make_stream",
     "receive",
