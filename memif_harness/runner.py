@@ -53,7 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="NAME",
         help=f"run against this peer ({', '.join(mreport.PEERS)}); repeatable or "
-        "comma-separated; default: every peer found",
+        "comma-separated; a named peer must be there (as --require-peer); default: every "
+        "peer found",
     )
     peers.add_argument(
         "--require-peer",
@@ -143,7 +144,8 @@ def pytest_args(
     ]
     for name in peers:
         argv += ["--peer", name]
-    for name in split_names(args.require_peer):
+    # a peer named with --peer is asked for: its absence fails the run, like --require-peer
+    for name in split_names([*args.peer, *args.require_peer]):
         argv += ["--require-peer", name]
     for opt, value in (
         ("--vpp-bin", args.vpp_bin), ("--vppctl", args.vppctl), ("--vpp-image", args.vpp_image),

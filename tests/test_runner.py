@@ -91,7 +91,8 @@ def test_pytest_arguments(tmp_path: Path) -> None:
     assert argv[0] == str(tmp_path)
     text = " ".join(argv)
     assert "-p memif_harness_fixtures.report --memif-report r.json" in text
-    assert "--peer testpmd --peer vpp --require-peer vpp" in text
+    # named peers are required: an absent one fails the run
+    assert "--peer testpmd --peer vpp --require-peer testpmd --require-peer vpp" in text
     assert "--vpp-bin /x/vpp" in text
     assert "--vpp-image" not in text  # an empty value means "not given"
     assert "--junitxml j.xml" in text
@@ -248,3 +249,10 @@ def test_memif_harness_run_subcommand_has_the_runner_options() -> None:
     assert proc.returncode == 0, proc.stderr
     for option in ("--peer", "--require-peer", "--vpp-image", "--report"):
         assert option in proc.stdout
+
+
+def test_default_peers_are_not_required(tmp_path: Path) -> None:
+    """Without --peer, peers that happen to be absent skip; only named ones are required."""
+    argv = runner.pytest_args(parse(), tmp_path, ["python", "testpmd"])
+    assert "--require-peer" not in argv
+    assert argv.count("--peer") == 2
