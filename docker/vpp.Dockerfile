@@ -9,11 +9,10 @@
 # repository is reachable, and it fails the build loudly (never a half-empty
 # image) when the repository, its key or the requested version is missing.
 #
-# Like VPP's own test/hs-test/docker/Dockerfile.vpp, the container only idles
-# (CMD tail -f /dev/null); the harness starts VPP with
-#   docker exec <ctr> vpp -c /etc/vpp/startup.conf   (or its own config)
-# and talks to it through bind-mounted /run/vpp (cli.sock, api.sock, memif
-# sockets).
+# The harness runs VPP as the container's process (entrypoint vpp, its own
+# startup.conf at /etc/vpp/startup.conf) and talks to it through its bind-mounted
+# runtime dir (cli.sock, api.sock, stats.sock, memif sockets); the image contract
+# is in docker/README.md.
 #
 # Build:  VPP_VERSION=26.06 docker/build.sh vpp
 #   or    docker build -f docker/vpp.Dockerfile --build-arg VPP_VERSION=26.06 \
@@ -76,9 +75,10 @@ RUN set -eu; \
     plugin=$(find /usr/lib -path '*/vpp_plugins/memif_plugin.so' | head -n1); \
     [ -n "$plugin" ] || fail "memif_plugin.so missing (vpp-plugin-core $ver)"; \
     echo "memif plugin: $plugin"; \
+    ls /usr/share/vpp/api/plugins/memif.api.json /usr/share/vpp/api/core/interface.api.json \
+        || fail "VPP API definitions missing under /usr/share/vpp/api (the harness needs them)"; \
     echo "$ver" >/etc/vpp/memif-harness-vpp-version; \
     install -d -m 0755 /run/vpp /var/log/vpp
 
 LABEL memif-harness.vpp-version="${VPP_VERSION}"
-# Keep the container alive; VPP is started with `docker exec`.
-CMD ["tail", "-f", "/dev/null"]
+CMD ["vpp", "-c", "/etc/vpp/startup.conf"]

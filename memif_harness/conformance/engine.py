@@ -1,0 +1,299 @@
+"""The engine: replay one :class:`~.scenario.Scenario` against a :class:`Target` and judge it.
+
+For a peer that is master the raw peer connects (retrying until the peer says HELLO: a
+testpmd server answers nothing useful before its port started), for a peer that is slave it
+listens and accepts; then the steps run and the peer's last answer is observed: a DISCONNECT
+(with its reason) and close, a close, another message, or silence. The observation is judged
+against the implementation's profile entry (:mod:`.profiles`) if it has one, else against the
+scenario's reference expectation. Afterwards the peer must still be alive and must still
+accept a good connection from our own implementation; a peer that died or stopped serving
+fails the scenario whatever it answered (a known deviation if its profile says it breaks).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import enum
+import os
+import socket
+import time
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+from ..memif.protocol import wire
+from ..memif.protocol.constants import Role
+from ..memif.runtime.endpoint import Endpoint
+from .profiles import BROKEN, ProfileEntry, lookup
+from .raw import Closed, RawConnection, Received, Silence, SlaveMemory, fd_of_kind, listener
+from .scenario import STAGES, Handshake, PeerConfig, Refuse, Scenario, Send
+
+__all__ = ["Outcome", "Result", "Target", "TargetInterface", "observe", "run"]
+
+
+class Outcome(enum.Enum):
+    PASS = "pass"
+    FAIL = "fail"
+    DEVIATION = "known deviation"
+    NOT_APPLICABLE = "not applicable"
+    SKIP = "skip"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Result:
+    """What one scenario did against one implementation in one role."""
+
+    scenario: str
+    implementation: str
+    outcome: Outcome
+    observed: str
+    detail: str = ""
+    logs: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    #: The peer died or stopped serving good connections after the scenario.
+    broken: bool = False
+
+    def __str__(self) -> str:
+        text = f"{self.scenario} vs {self.implementation}: {self.outcome.value} ({self.observed})"
+        return f"{text}: {self.detail}" if self.detail else text
+
+
+class TargetInterface(Protocol):
+    """One interface the implementation under test created for a scenario."""
+
+    def close(self) -> None:
+        """Remove it."""
+
+
+class Target(Protocol):
+    """The implementation under test, as the engine needs it."""
+
+    #: The profile name: ``vpp``, ``testpmd``, ``python``, ``libmemif``, ``app:NAME``.
+    implementation: str
+
+    def open(self, role: Role, socket: str, config: PeerConfig) -> TargetInterface:
+        """Create an interface in ``role`` on ``socket``."""
+
+    def alive(self) -> bool:
+        """Whether the process or container still runs."""
+
+    def logs(self) -> dict[str, str]:
+        """What is worth showing when it misbehaved."""
+
+
+class SetupError(Exception):
+    """The scenario could not reach the point it tests (the good handshake broke)."""
+
+
+def describe(answer: Received | Closed | Silence) -> str:
+    """An observation in one line: ``DISCONNECT 'reason'``, ``ACK``, ``closed``, ``silence``."""
+    if isinstance(answer, Closed):
+        return "closed" if answer.how == "EOF" else f"closed ({answer.how})"
+    if isinstance(answer, Silence):
+        return f"silence ({answer.seconds:g} s)"
+    msg = answer.message
+    if msg is None:
+        return f"unparsable {len(answer.data)}-byte datagram ({answer.error})"
+    if isinstance(msg, wire.Disconnect):
+        return f"DISCONNECT {msg.reason!r}"
+    return msg.TYPE.name
+
+
+def observe(raw: RawConnection, timeout: float = 2.0) -> str:
+    """The peer's reaction: after a DISCONNECT, whether it also closed."""
+    answer = raw.receive(timeout)
+    text = describe(answer)
+    if isinstance(answer, Received) and isinstance(answer.message, wire.Disconnect):
+        after = raw.receive(timeout)
+        text += ", then closed" if isinstance(after, Closed) else f", then {describe(after)}"
+    return text
+
+
+def judge(observed: str, scenario: Scenario, entry: ProfileEntry | None) -> tuple[Outcome, str]:
+    """Pass/fail/deviation of ``observed`` by the profile entry, else by the reference."""
+    if entry is not None:
+        if observed == entry.observed:
+            if entry.deviation:
+                return Outcome.DEVIATION, f"{entry.note} ({entry.source})"
+            return Outcome.PASS, entry.note
+        return Outcome.FAIL, f"the profile expects {entry.observed!r} ({entry.source})"
+    expect = scenario.expect
+    refused = observed.startswith(("DISCONNECT", "closed"))
+    if isinstance(expect, Refuse):
+        if not refused:
+            return Outcome.FAIL, "the reference expects the connection refused"
+        if expect.reason and expect.reason not in observed:
+            return Outcome.FAIL, f"refused, but without the reference reason {expect.reason!r}"
+        return Outcome.PASS, ""
+    if observed.split(",", maxsplit=1)[0].lower() != expect.answer:
+        return Outcome.FAIL, f"the reference expects {expect.answer.upper()}"
+    return Outcome.PASS, ""
+
+
+class _Session:
+    """The raw slave's side of a scenario: its memory and the good handshake."""
+
+    def __init__(self, raw: RawConnection, config: PeerConfig) -> None:
+        self.raw = raw
+        self.config = config
+        self.memory = SlaveMemory()
+        self.stage = 0
+        self._extra_fds: list[int] = []
+
+    def good(self, stage: str) -> tuple[list[tuple[wire.Message, list[int]]], str]:
+        mem = self.memory
+        if stage == "init":
+            return [(wire.Init(id=self.config.id, secret=self.config.secret or "",
+                               mode=int(self.config.mode), name="raw-slave"), [])], "ACK"
+        if stage == "region":
+            msg, fds = mem.region_message()
+            return [(msg, fds)], "ACK"
+        if stage == "rings":
+            return [(m, f) for m, f in mem.ring_messages()], "ACK"
+        return [(wire.Connect(if_name="raw0"), [])], "CONNECTED"
+
+    def handshake(self, until: str) -> None:
+        while self.stage < len(STAGES) and STAGES[self.stage] != until:
+            stage = STAGES[self.stage]
+            messages, answer = self.good(stage)
+            for msg, fds in messages:
+                self.raw.send(msg, fds)
+                got = describe(self.raw.receive(5.0))
+                if got != answer:
+                    raise SetupError(f"the good handshake broke at {stage}: sent "
+                                     f"{msg.TYPE.name}, got {got} instead of {answer}")
+            self.stage += 1
+
+    def send(self, step: Send) -> None:
+        fds = [self._fd(kind) for kind in step.fds]
+        self.raw.send(step.data(), fds)
+
+    def _fd(self, kind: str) -> int:
+        if kind == "region":
+            return self.memory.region.fd
+        if kind == "ring":
+            return next(iter(self.memory.efds.values()))
+        fd = fd_of_kind(kind)
+        self._extra_fds.append(fd)
+        return fd
+
+    def close(self) -> None:
+        self.raw.close()
+        self.memory.close()
+        for fd in self._extra_fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _connect_for_hello(path: str, timeout: float) -> RawConnection:
+    """Connect to a peer master and read its HELLO; retry while it is not serving yet."""
+    deadline = time.monotonic() + timeout
+    last = "nothing tried"
+    while time.monotonic() < deadline:
+        try:
+            raw = RawConnection.connect(path)
+        except OSError as exc:
+            last = f"connect: {exc.strerror}"
+            time.sleep(0.1)
+            continue
+        answer = raw.receive(2.0)
+        if isinstance(answer, Received) and isinstance(answer.message, wire.Hello):
+            return raw
+        last = describe(answer)
+        raw.close()
+        time.sleep(0.2)
+    raise SetupError(f"no HELLO from the peer master on {path} within {timeout:g} s ({last})")
+
+
+def _accept(server: socket.socket, timeout: float) -> RawConnection:
+    server.settimeout(timeout)
+    try:
+        conn, _ = server.accept()
+    except TimeoutError:
+        raise SetupError(f"the peer slave did not connect within {timeout:g} s") from None
+    return RawConnection(conn)
+
+
+def _play(scenario: Scenario, raw: RawConnection) -> str:
+    session = _Session(raw, scenario.peer)
+    try:
+        for step in scenario.steps:
+            if isinstance(step, Handshake):
+                session.handshake(step.until)
+            else:
+                session.send(step)
+        return observe(raw)
+    finally:
+        session.close()
+
+
+def still_serves(target: Target, role: Role, path: str, config: PeerConfig,
+                 timeout: float = 15.0) -> str:
+    """'' if the peer accepts a good connection from our implementation, else why not (our
+    master listens before a peer slave exists: a testpmd client never retries)."""
+    ours = Endpoint(role.peer, path, id=config.id, secret=config.secret or "",
+                    mode=config.mode.name.lower()) if role is Role.SLAVE else None
+    try:
+        iface = target.open(role, path, config)
+        try:
+            if ours is None:
+                ours = Endpoint(role.peer, path, id=config.id, secret=config.secret or "",
+                                mode=config.mode.name.lower())
+            ours.wait_connected(timeout)
+        except TimeoutError as exc:
+            return f"no good connection afterwards: {exc}"
+        finally:
+            iface.close()
+    finally:
+        if ours is not None:
+            ours.close()
+    return ""
+
+
+def run(scenario: Scenario, target: Target, workdir: str,
+        profile: Callable[[str, Scenario], ProfileEntry | None] = lookup) -> Result:
+    """Replay ``scenario`` against ``target`` (sockets under ``workdir``) and judge it."""
+    path = os.path.join(workdir, f"{scenario.name}.sock")
+    entry = profile(target.implementation, scenario)
+    if entry is not None and entry.not_applicable:
+        return Result(scenario.name, target.implementation, Outcome.NOT_APPLICABLE,
+                      "not run", entry.note)
+    try:
+        if scenario.peer_role is Role.MASTER:
+            iface = target.open(Role.MASTER, path, scenario.peer)
+            try:
+                observed = _play(scenario, _connect_for_hello(path, 15.0))
+            finally:
+                iface.close()
+        else:
+            with listener(path) as server:
+                iface = target.open(Role.SLAVE, path, scenario.peer)
+                try:
+                    observed = _play(scenario, _accept(server, 15.0))
+                finally:
+                    iface.close()
+    except SetupError as exc:
+        return Result(scenario.name, target.implementation, Outcome.FAIL, "setup failed",
+                      str(exc), target.logs())
+    time.sleep(0.1)  # a crash takes a moment to show
+    broken = "the peer died" if not target.alive() else _serves(target, scenario, path + ".good")
+    if broken:
+        deadline = time.monotonic() + 5.0  # one on its way down (a core dump takes time)
+        while target.alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        why = broken if target.alive() else "the peer died"
+        if entry is not None and entry.observed == BROKEN:
+            return Result(scenario.name, target.implementation, Outcome.DEVIATION,
+                          f"{observed}; {why}", f"{entry.note} ({entry.source})", target.logs(),
+                          broken=True)
+        return Result(scenario.name, target.implementation, Outcome.FAIL, observed, why,
+                      target.logs(), broken=True)
+    outcome, detail = judge(observed, scenario, entry)
+    return Result(scenario.name, target.implementation, outcome, observed, detail)
+
+
+def _serves(target: Target, scenario: Scenario, path: str) -> str:
+    """:func:`still_serves`, with any error of the peer's wrapper as the reason."""
+    try:
+        return still_serves(target, scenario.peer_role, path, scenario.peer)
+    except Exception as exc:
+        return f"no good connection afterwards: {type(exc).__name__}: {exc}"

@@ -1,0 +1,196 @@
+"""The raw peer: one memif control connection driven message by message, and its memory.
+
+:class:`RawConnection` sends any datagram (a :class:`~memif_harness.memif.protocol.wire.Message`
+with any field values, or raw bytes of any size) with any fds, and reads what the peer under
+test answers: the next message, a close, or nothing within a time. :class:`SlaveMemory` is a
+raw slave's copy-mode region, rings and eventfds, laid out like VPP's, with the
+shared-memory steps scenarios need (write descriptors, move head and tail, set flags).
+Nothing here validates: a raw peer says what the scenario tells it to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import select
+import socket
+from collections.abc import Iterator, Sequence
+
+from ..memif.datapath.layout import CopyLayout
+from ..memif.datapath.ring import Ring
+from ..memif.datapath.shm import Region
+from ..memif.protocol import wire
+from ..memif.protocol.constants import MSG_SIZE, RingType
+from ..memif.protocol.errors import RemoteProtocolError
+
+__all__ = ["Closed", "RawConnection", "Received", "Silence", "SlaveMemory", "fd_of_kind"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Received:
+    """A datagram from the peer: its bytes, the message (None if it does not parse) and how
+    many fds came with it (they are closed on receipt)."""
+
+    data: bytes
+    message: wire.Message | None
+    fds: int
+    error: str = ""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Closed:
+    """The peer closed the connection (EOF or reset)."""
+
+    how: str = "EOF"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Silence:
+    """Nothing arrived within ``seconds``."""
+
+    seconds: float
+
+
+Answer = Received | Closed | Silence
+
+
+class RawConnection:
+    """One SOCK_SEQPACKET control connection, ours to misuse."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    @classmethod
+    def connect(cls, path: str, timeout: float = 3.0) -> RawConnection:
+        """Connect as a slave to ``path`` (``@name``: abstract)."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+        sock.settimeout(timeout)
+        try:
+            sock.connect("\0" + path[1:] if path.startswith("@") else path)
+        except OSError:
+            sock.close()
+            raise
+        return cls(sock)
+
+    def send(self, msg: wire.Message | bytes, fds: Sequence[int] = ()) -> None:
+        """One datagram: ``msg`` packed (or the bytes as they are), ``fds`` in SCM_RIGHTS."""
+        data = msg if isinstance(msg, bytes) else wire.pack(msg)
+        if fds:
+            socket.send_fds(self.sock, [data], list(fds))
+        else:
+            self.sock.send(data)
+
+    def receive(self, timeout: float = 3.0) -> Answer:
+        """The next datagram, a close, or silence after ``timeout`` seconds."""
+        ready, _, _ = select.select([self.sock], [], [], timeout)
+        if not ready:
+            return Silence(timeout)
+        try:
+            data, fds, _flags, _addr = socket.recv_fds(self.sock, 4 * MSG_SIZE, 16)
+        except ConnectionResetError:
+            return Closed("reset")
+        for fd in fds:
+            os.close(fd)
+        if not data:
+            return Closed()
+        try:
+            return Received(data, wire.parse(data), len(fds))
+        except RemoteProtocolError as exc:
+            return Received(data, None, len(fds), exc.reason)
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> RawConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@contextlib.contextmanager
+def listener(path: str) -> Iterator[socket.socket]:
+    """A raw master's listening socket at ``path`` (removed again afterwards)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    abstract = path.startswith("@")
+    try:
+        sock.bind("\0" + path[1:] if abstract else path)
+        sock.listen(4)
+        yield sock
+    finally:
+        sock.close()
+        if not abstract:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
+
+def fd_of_kind(kind: str) -> int:
+    """A new fd of ``kind``: ``memfd`` (sealable, 4 KiB), ``memfd-unsealable``, ``eventfd`` or
+    ``pipe`` (the read end; the write end is closed)."""
+    if kind == "eventfd":
+        return os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+    if kind == "pipe":
+        r, w = os.pipe()
+        os.close(w)
+        return r
+    if kind in ("memfd", "memfd-unsealable"):
+        flags = os.MFD_CLOEXEC | (os.MFD_ALLOW_SEALING if kind == "memfd" else 0)
+        fd = os.memfd_create("raw-peer", flags)
+        os.ftruncate(fd, 4096)
+        return fd
+    raise ValueError(f"unknown fd kind {kind!r} (memfd, memfd-unsealable, eventfd, pipe)")
+
+
+class SlaveMemory:
+    """A raw slave's copy-mode region, rings and eventfds, laid out like VPP's."""
+
+    def __init__(self, n_s2m: int = 1, n_m2s: int = 1, log2: int = 10,
+                 bsize: int = 2048) -> None:
+        self.layout = CopyLayout(n_s2m=n_s2m, n_m2s=n_m2s, log2_ring_size=log2,
+                                 buffer_size=bsize)
+        self.region = Region.create(self.layout.size)
+        self.rings: dict[tuple[RingType, int], Ring] = {}
+        self.efds: dict[tuple[RingType, int], int] = {}
+        for kind, count in ((RingType.S2M, n_s2m), (RingType.M2S, n_m2s)):
+            for i in range(count):
+                ring = Ring(self.region, self.layout.ring_offset(kind, i), log2)
+                ring.init()
+                self.rings[kind, i] = ring
+                self.efds[kind, i] = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+
+    def region_message(self) -> tuple[wire.AddRegion, list[int]]:
+        return wire.AddRegion(index=0, size=self.layout.size), [self.region.fd]
+
+    def ring_messages(self) -> list[tuple[wire.AddRing, list[int]]]:
+        """ADD_RING for every S2M ring, then every M2S ring, with their eventfds."""
+        return [
+            (wire.AddRing(flags=1 if kind is RingType.S2M else 0, index=i, region=0,
+                          offset=ring.offset, log2_ring_size=self.layout.log2_ring_size),
+             [self.efds[kind, i]])
+            for (kind, i), ring in self.rings.items()
+        ]
+
+    def post(self, kind: RingType, descs: Sequence[dict[str, int]], index: int = 0) -> None:
+        """Write descriptors at the producer's counter (missing fields: the slot's own buffer,
+        64 bytes) and advance it: head for S2M, head for the M2S buffers a slave posts."""
+        ring = self.rings[kind, index]
+        head = ring.head
+        for n, fields in enumerate(descs):
+            slot = (head + n) & ring.mask
+            values = {"flags": 0, "region": 0, "length": 64, "metadata": 0,
+                      "offset": self.layout.slot_offset(kind, index, slot)} | fields
+            for key, value in values.items():
+                ring.desc[key][slot] = value
+        ring.head = (head + len(descs)) & 0xFFFF
+
+    def kick(self, kind: RingType, index: int = 0) -> None:
+        """Signal the ring's eventfd (an interrupt to the peer)."""
+        os.eventfd_write(self.efds[kind, index], 1)
+
+    def close(self) -> None:
+        self.rings.clear()
+        for fd in self.efds.values():
+            os.close(fd)
+        self.efds.clear()
+        self.region.close()

@@ -1,0 +1,196 @@
+"""The scenarios the raw peer replays, by catalogue id: one registry for the tests, the CLI
+(``memif-harness conformance``) and docs/catalogue.md.
+
+Each scenario's ``truth`` names where its reference expectation comes from (the catalogue row
+and protocol.md A.8). Only behaviour the raw peer can provoke over a socket and observe on it
+is here; the rest of the catalogue runs in the suites (:data:`ELSEWHERE`) or is out of reach
+(:data:`NOT_RUNNABLE`, with why).
+"""
+
+from __future__ import annotations
+
+from ..memif.protocol import wire
+from ..memif.protocol.constants import VERSION, Mode, Role
+from .scenario import Accept, Handshake, PeerConfig, Refuse, Scenario, Send
+
+__all__ = ["ELSEWHERE", "NOT_RUNNABLE", "SCENARIOS", "by_id", "select"]
+
+M, S = Role.MASTER, Role.SLAVE
+_INIT = wire.Init(id=0, name="raw-slave")
+
+
+def _padded(msg: wire.Message, size: int, fill: bytes = b"\xff") -> bytes:
+    return wire.pack(msg)[:size].ljust(size, fill)
+
+
+def _nonzero_padding(msg: wire.Message) -> bytes:
+    """``msg`` with every byte past its fields set to 0xA5 (H5)."""
+    data = wire.pack(msg)
+    used = 2 + msg.FORMAT.size
+    return data[:used] + b"\xa5" * (len(data) - used)
+
+
+def _type(value: int) -> bytes:
+    return value.to_bytes(2, "little") + bytes(126)
+
+
+def _ring(**fields: int) -> wire.AddRing:
+    values = {"flags": 1, "index": 0, "region": 0, "offset": 0, "log2_ring_size": 10} | fields
+    return wire.AddRing(**values)
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    # -- B.1 handshake and framing, against a peer master ----------------------------------
+    Scenario("H2", "good-order", "slave order INIT, ADD_REGION, ADD_RING S2M, M2S, CONNECT, "
+             "one per ACK: the master answers CONNECT with CONNECTED", "socket.c:429-442", M,
+             (Handshake("connect"), Send(wire.Connect(if_name="raw0"))),
+             Accept("connected")),
+    Scenario("H4", "127-first", "a 127-byte first datagram", "vppinfra/socket.c:220-226; A.8",
+             M, (Send(raw=wire.pack(_INIT)[:127]),), Refuse()),
+    Scenario("H4", "129-first", "a 129-byte first datagram", "vppinfra/socket.c:220-226; A.8",
+             M, (Send(raw=wire.pack(_INIT) + b"\0"),), Refuse()),
+    Scenario("H4", "127-after-init", "a 127-byte datagram after INIT", "A.8", M,
+             (Handshake("region"), Send(raw=_padded(wire.Ack(), 127))), Refuse()),
+    Scenario("H5", "padding", "non-zero padding bytes in every slave message: accepted",
+             "A.2 (fields at fixed offsets)", M,
+             (Send(raw=_nonzero_padding(_INIT)),), Accept("ack")),
+    Scenario("H8", "version-1.0", "INIT.version 0x0100", "socket.c:230-234; A.8", M,
+             (Send(wire.Init(version=0x0100, name="raw-slave")),), Refuse()),
+    Scenario("H8", "version-2.1", "INIT.version 0x0201", "socket.c:230-234; A.8", M,
+             (Send(wire.Init(version=VERSION + 1, name="raw-slave")),), Refuse()),
+    Scenario("H12", "ack-first", "first message ACK instead of INIT", "socket.c:415-419; A.8",
+             M, (Send(wire.Ack()),), Refuse()),
+    Scenario("H12", "connect-first", "first message CONNECT instead of INIT",
+             "socket.c:415-419; A.8", M, (Send(wire.Connect(if_name="x")),), Refuse()),
+    Scenario("H12", "unknown-first", "first message of unknown type 0x77",
+             "socket.c:415-419; A.8", M, (Send(raw=_type(0x77)),), Refuse()),
+    Scenario("H13", "type-0", "message type 0 after INIT", "socket.c:482-484; A.8", M,
+             (Handshake("region"), Send(raw=_type(0))), Refuse()),
+    Scenario("H13", "type-ffff", "message type 0xffff after INIT", "socket.c:482-484; A.8", M,
+             (Handshake("region"), Send(raw=_type(0xFFFF))), Refuse()),
+    # -- B.2 identity, authentication, mode --------------------------------------------------
+    Scenario("I1", "id-matches", "INIT for the interface's id: ACK", "socket.c:236-267", M,
+             (Send(_INIT),), Accept("ack")),
+    Scenario("I2", "unknown-id", "INIT for an id not on the socket", "socket.c:236-242; A.8",
+             M, (Send(wire.Init(id=99, name="raw-slave")),), Refuse("unmatched interface id")),
+    Scenario("I5", "init-twice", "the same connection sends INIT twice", "A.8", M,
+             (Handshake("region"), Send(_INIT)), Refuse()),
+    Scenario("I6", "mode-mismatch", "ethernet master, IP-mode INIT", "socket.c:258-262; A.8",
+             M, (Send(wire.Init(mode=int(Mode.IP), name="raw-slave")),),
+             Refuse("mode mismatch")),
+    Scenario("I7", "secret-matches", "the master's secret: accepted", "socket.c:269-282", M,
+             (Send(wire.Init(secret="s3cret", name="raw-slave")),), Accept("ack"),
+             PeerConfig(secret="s3cret")),
+    Scenario("I8", "secret-missing", "master has a secret, INIT none", "socket.c:269-275; A.8",
+             M, (Send(_INIT),), Refuse("secret required"), PeerConfig(secret="s3cret")),
+    Scenario("I9", "secret-wrong", "a wrong secret", "socket.c:277-281; A.8", M,
+             (Send(wire.Init(secret="wrong", name="raw-slave")),), Refuse("incorrect secret"),
+             PeerConfig(secret="s3cret")),
+    Scenario("I10", "secret-unasked", "master without secret, INIT with one: accepted", "A.8",
+             M, (Send(wire.Init(secret="s3cret", name="raw-slave")),), Accept("ack")),
+    # -- B.3 regions and rings ---------------------------------------------------------------
+    Scenario("R1", "region-no-fd", "ADD_REGION without an fd", "socket.c:298-299; A.8", M,
+             (Handshake("region"), Send(wire.AddRegion(index=0, size=1 << 20))),
+             Refuse("missing memory region fd")),
+    Scenario("R2", "region-index-skips", "ADD_REGION index 2 first", "socket.c:301-302; A.8", M,
+             (Handshake("region"), Send(wire.AddRegion(index=2, size=4096), fds=("memfd",))),
+             Refuse("unexpected region index")),
+    Scenario("R5", "ring-no-fd", "ADD_RING without an eventfd", "socket.c:321-322; A.8", M,
+             (Handshake("rings"), Send(_ring())), Refuse("missing ring interrupt fd")),
+    Scenario("R6", "private-header", "ADD_RING private_hdr_size 1", "socket.c:324-325; A.8", M,
+             (Handshake("rings"), Send(_ring(private_hdr_size=1), fds=("eventfd",))),
+             Refuse("private headers not supported")),
+    Scenario("R7", "ring-index-skips", "ADD_RING S2M index 3 first", "socket.c:327-350; A.8", M,
+             (Handshake("rings"), Send(_ring(index=3), fds=("eventfd",))),
+             Refuse("unexpected ring index")),
+    Scenario("R11", "connect-twice", "a second CONNECT after CONNECTED", "socket.c:466-470 (CR)",
+             M, (Handshake(), Send(wire.Connect(if_name="raw0"))), Refuse()),
+    # -- against a peer slave ------------------------------------------------------------
+    Scenario("H7", "hello-min-2.1", "HELLO min_version 0x0201 (excludes 2.0)",
+             "socket.c:201-203; A.8", S,
+             (Send(wire.Hello(name="raw-master", min_version=VERSION + 1,
+                              max_version=VERSION + 1)),),
+             Refuse("incompatible protocol version")),
+    Scenario("H7", "hello-max-1.0", "HELLO max_version 0x0100 (excludes 2.0)",
+             "socket.c:201-203; A.8", S,
+             (Send(wire.Hello(name="raw-master", min_version=0x0100, max_version=0x0100)),),
+             Refuse("incompatible protocol version")),
+    Scenario("I3", "init-to-slave", "the raw master sends INIT to the peer slave",
+             "socket.c:246-250; A.8", S,
+             (Send(wire.Init(name="raw-master")),), Refuse()),
+    Scenario("H1", "slave-answers-hello", "a good HELLO: the slave answers with INIT",
+             "socket.c:85-99", S, (Send(wire.Hello(name="raw-master")),), Accept("init")),
+)
+
+
+#: Catalogue ids covered by suite tests rather than the raw peer (where they run).
+ELSEWHERE: dict[str, str] = {
+    "H1": "suites/test_conformance.py (HELLO fields from every peer master)",
+    "H14": "suites/test_vpp_dut.py, suites/test_conformance.py",
+    "I4": "suites/test_conformance.py",
+    "I7": "suites/test_vpp_dut.py (secret abc), suites/test_conformance.py",
+    "I12": "suites/test_vpp_dut.py",
+    "I13": "suites/test_vpp_dut.py",
+    "L4": "suites/test_conformance.py",
+    "L5": "suites/test_conformance.py",
+    "L6": "suites/test_vpp_dut.py",
+    "L7": "suites/test_vpp_dut.py",
+    "L8": "suites/test_vpp_dut.py",
+    "D1": "suites/test_interop.py", "D2": "suites/test_interop.py",
+    "D3": "suites/test_vpp_dut.py", "D4": "suites/test_vpp_dut.py",
+    "D5": "suites/test_interop.py", "D12": "suites/test_vpp_dut.py",
+    "D13": "suites/test_interop.py", "Z1": "suites/test_vpp_dut.py",
+    **{f"S{n}": "suites/test_vpp_dut.py" for n in range(1, 13)},
+}
+
+#: Catalogue ids no test runs against a real peer yet, and why.
+NOT_RUNNABLE: dict[str, str] = {
+    "H3": "pipelining the whole handshake without ACKs: not yet a raw-peer scenario",
+    "H6": "extra fds on a message: not yet a raw-peer scenario",
+    "H9": "a 1.0 peer: protocol 1.0 is not implemented (issue 13)",
+    "H10": "ring-count negotiation needs the peer's rings inspected: not yet a scenario",
+    "H11": "ring size above the peer's maximum: not yet a scenario",
+    "R3": "258 regions: not yet a raw-peer scenario",
+    "R4": "a region larger than its memfd: not yet a raw-peer scenario",
+    "R8": "ring region/offset out of range: not yet a raw-peer scenario",
+    "R9": "wrong ring cookie: not yet a raw-peer scenario (ours: tests/test_hostile_peer.py)",
+    "R10": "CONNECT with no ring in a direction: not yet a raw-peer scenario",
+    "R12": "descriptors into regions never added: needs traffic steps",
+    "D6": "bad descriptors from the raw peer: needs traffic steps (ours: test_hostile_peer)",
+    "D7": "head advanced by more than the ring: needs traffic steps (ours: test_hostile_peer)",
+    "D8": "NEXT on the last slot: needs traffic steps (ours: test_hostile_peer)",
+    "D9": "a chain over 9216 bytes: needs traffic steps",
+    "D10": "M2S never refilled: needs traffic steps",
+    "D11": "odd M2S capacities: needs traffic steps",
+    "D14": "non-zero metadata: ours only (tests/test_hostile_peer.py)",
+    "D15": "VPP's DMA path needs DMA hardware",
+    "Q1": "interrupt counting on the peer's eventfd writes: not yet a scenario",
+    "Q2": "MASK_INT honoured by the peer: not yet a scenario",
+    "Q3": "VPP rx-mode interrupt: not yet a scenario",
+    "Q4": "spurious or missed interrupts: not yet a scenario",
+    "L1": "a peer started after us: covered for testpmd by the peer's own start order only",
+    "L2": "peer restart: not yet a scenario",
+    "L3": "our EOF: ours only (tests/test_hostile_peer.py)",
+    "L9": "reconnect after regions freed: not yet a scenario",
+    "Z2": "zero-copy jumbo chains under load: not yet a scenario",
+    "Z3": "zero-copy refill batching: not yet a scenario",
+    "Z4": "zero-copy slave disconnect with buffers in flight: not yet a scenario",
+    "Z5": "IP-mode zero-copy headroom: not yet a scenario",
+}
+
+
+def by_id() -> dict[str, list[Scenario]]:
+    """Scenario id -> its scenarios, in registry order."""
+    out: dict[str, list[Scenario]] = {}
+    for scenario in SCENARIOS:
+        out.setdefault(scenario.id, []).append(scenario)
+    return out
+
+
+def select(keyword: str | None = None, role: Role | None = None) -> list[Scenario]:
+    """Scenarios whose name contains ``keyword`` (case-insensitive) and whose peer role is
+    ``role`` (None: any)."""
+    return [s for s in SCENARIOS
+            if (keyword is None or keyword.lower() in s.name.lower())
+            and (role is None or s.peer_role is role)]
+

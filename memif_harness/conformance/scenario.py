@@ -1,0 +1,115 @@
+"""Scenarios as data: what the raw peer does, step by step, and what the reference expects.
+
+A :class:`Scenario` names its catalogue id, a title, where the expected behaviour comes from
+(``truth``), the role the *implementation under test* plays, how its interface is configured,
+the raw peer's :data:`Step` list and the reference :data:`Expectation`. The engine
+(:mod:`.engine`) interprets them; the registry (:mod:`.registry`) lists them; nothing here
+does I/O.
+
+Steps, for a peer that is master (the raw peer is the slave; HELLO has been read):
+
+* :class:`Handshake` sends the good slave handshake up to a stage (each message ACKed);
+* :class:`Send` sends one datagram: a message with any field values, or raw bytes of any size,
+  with fds of the kinds named (``memfd``, ``memfd-unsealable``, ``eventfd``, ``pipe``) or the
+  raw slave's own (``region``, ``ring``);
+
+for a peer that is slave (the raw peer listens and has accepted it): :class:`Send` (typically
+a HELLO) and :class:`Handshake` ``("hello",)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+from ..memif.protocol import wire
+from ..memif.protocol.constants import Mode, Role
+
+__all__ = [
+    "Accept",
+    "Expectation",
+    "Handshake",
+    "PeerConfig",
+    "Refuse",
+    "Scenario",
+    "Send",
+    "Stage",
+    "Step",
+]
+
+#: The stages of the good slave handshake, in order.
+Stage = Literal["init", "region", "rings", "connect", "connected"]
+STAGES: tuple[Stage, ...] = ("init", "region", "rings", "connect", "connected")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Handshake:
+    """The good handshake up to (not including) ``until``: ``"connected"`` does it all."""
+
+    until: Stage = "connected"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Send:
+    """One datagram: ``message`` packed, or ``raw`` bytes as they are; ``fds`` by kind."""
+
+    message: wire.Message | None = None
+    raw: bytes | None = None
+    fds: tuple[str, ...] = ()
+
+    def data(self) -> bytes:
+        if self.raw is not None:
+            return self.raw
+        assert self.message is not None, "Send needs a message or raw bytes"
+        return wire.pack(self.message)
+
+
+Step = Handshake | Send
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Refuse:
+    """The reference: the peer ends the connection (a DISCONNECT, then close, or a close)."""
+
+    #: A reason the reference wants in the DISCONNECT (VPP's text, protocol.md A.8), if any;
+    #: implementations word it their own way (profiles say how).
+    reason: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Accept:
+    """The reference: the peer accepts and the handshake goes on (``answer``: the message it
+    sends next: ``ack``, ``connected`` or ``init`` from a slave)."""
+
+    answer: Literal["ack", "connected", "init"] = "ack"
+
+
+Expectation = Refuse | Accept
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PeerConfig:
+    """How the implementation under test configures its interface."""
+
+    id: int = 0
+    secret: str | None = None
+    mode: Mode = Mode.ETHERNET
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Scenario:
+    """One replayable case of a catalogue id."""
+
+    id: str
+    key: str
+    title: str
+    truth: str
+    peer_role: Role
+    steps: tuple[Step, ...]
+    expect: Expectation
+    peer: PeerConfig = PeerConfig()
+
+    @property
+    def name(self) -> str:
+        """``H4-127-first``: the id and what this case does."""
+        return f"{self.id}-{self.key}"

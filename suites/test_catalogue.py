@@ -1,0 +1,38 @@
+"""The conformance engine's scenarios (memif_harness.conformance.registry) against every
+selected peer: each scenario in the role it names for the peer, judged by that peer's profile
+(pass, fail, known deviation = xfail with the reason, not applicable = skip saying why), and
+every peer checked alive and still serving after each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from memif_harness.conformance import engine
+from memif_harness.conformance.registry import SCENARIOS
+from memif_harness.conformance.scenario import Scenario
+from memif_harness_fixtures.plugin import PeerFactory
+from memif_harness_fixtures.targets import PeerTarget
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [pytest.param(s, id=s.name, marks=pytest.mark.scenario(s.id)) for s in SCENARIOS],
+)
+def test_scenario(scenario: Scenario, peer_name: str, peer_factory: PeerFactory,
+                  memif_socket_dir: Path) -> None:
+    """Replay the scenario; the peer's answer must be what its profile (else the reference)
+    expects, and the peer must survive it and still accept a good connection."""
+    target = PeerTarget(peer_factory(peer_name))
+    result = engine.run(scenario, target, str(memif_socket_dir))
+    if result.broken:
+        peer_factory.discard(peer_name)  # the next scenario gets a fresh peer
+    if result.outcome is engine.Outcome.NOT_APPLICABLE:
+        pytest.skip(f"not applicable to {peer_name}: {result.detail}")
+    if result.outcome is engine.Outcome.DEVIATION:
+        pytest.xfail(f"known deviation of {peer_name}: {result.observed}: {result.detail}")
+    if result.outcome is engine.Outcome.FAIL:
+        logs = "".join(f"\n--- {k} ---\n{v}" for k, v in result.logs.items())
+        pytest.fail(f"{result}{logs}", pytrace=False)
+    assert result.outcome is engine.Outcome.PASS
