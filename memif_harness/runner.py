@@ -122,7 +122,9 @@ def pytest_args(
         "-p", "memif_harness_fixtures.report",
         "--memif-report", str(args.report),
         "--no-memif-matrix",  # we render it ourselves, after pytest's summary
-        "-q", "--tb=short", "-rfE",
+        # no pytest short summary (-rN): the report rendered after the run lists every
+        # failure and every skip reason once (-rfE used to hide the skips, -ra repeats failures)
+        "-q", "--tb=short", "-rN",
         "--rootdir", str(suites.parent),
         # we run inside memif_harness, which the pytest11 entry point marks for rewriting
         "-W", "ignore:Module already imported so cannot be rewritten:"
