@@ -18,6 +18,9 @@ from rich.console import Console
 
 from memif_harness import report as mreport
 
+from .reports import make_record as _record
+from .reports import make_report as _report
+
 pytest_plugins = ["pytester"]
 
 SKIP = mreport.SYMBOLS["skipped"]
@@ -287,52 +290,6 @@ def test_invalid_report_is_a_bug_and_raises(
 
 
 # --- schema ----------------------------------------------------------------------------------
-
-
-def _record(
-    nodeid: str,
-    outcome: str,
-    scenario: str | None = "H1",
-    peer: str | None = "vpp",
-    *,
-    role: str | None = "master",
-    message: str | None = None,
-) -> mreport.Record:
-    return {
-        "nodeid": nodeid,
-        "scenario": scenario,
-        "scenarios": [scenario] if scenario else [],
-        "title": None,
-        "peer": peer,
-        "peer_version": "26.06" if peer == "vpp" else None,
-        "peer_role": role,
-        "outcome": outcome,
-        "duration": 0.5,
-        "message": message,
-        "artifacts": [],
-    }
-
-
-def _report(*records: mreport.Record) -> mreport.Report:
-    run = {
-        "harness_version": "0.1.0",
-        "harness_revision": None,
-        "started": "2026-11-26T12:00:00+00:00",
-        "finished": "2026-11-26T12:01:00+00:00",
-        "duration": 60.0,
-        "exit_status": 0,
-        "argv": [],
-        "selected_peers": [],
-        "required_peers": [],
-        "host": {"hostname": "h", "platform": "Linux", "machine": "x86_64"},
-        "python": {"version": "3.11.7", "implementation": "CPython"},
-        "pytest_version": "9",
-        "ci": mreport.ci_info({}),
-    }
-    peers = mreport.merge_peers(mreport.detect_peers(harness_version="0.1.0"), list(records))
-    report = mreport.assemble(run, peers, list(records))
-    mreport.validate(report)
-    return report
 
 
 def test_schema_rejects_what_it_should() -> None:

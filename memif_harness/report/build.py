@@ -72,7 +72,7 @@ def test_name(nodeid: str) -> str:
     return nodeid.rsplit("::", maxsplit=1)[-1].split("[", maxsplit=1)[0] or nodeid
 
 
-def _versions(results: Sequence[Record]) -> dict[str, str]:
+def peer_versions(results: Sequence[Record]) -> dict[str, str]:
     """Peer -> its version, for peers whose tests saw exactly one (a test that skipped before
     its peer started has none, and belongs in the same column)."""
     seen: dict[str, set[str]] = {}
@@ -82,16 +82,22 @@ def _versions(results: Sequence[Record]) -> dict[str, str]:
     return {peer: next(iter(v)) for peer, v in seen.items() if len(v) == 1}
 
 
-def build_matrix(results: Sequence[Record]) -> dict[str, Any]:
-    """Scenario (or test) x peer/version/role -> worst outcome, from every record.
+RowKey = tuple[str, str]  # (kind, scenario id or test name)
 
-    Rows are scenario ids in catalogue order, then tests that name no scenario (by name);
-    tests that name no peer are in the :data:`NO_PEER` column.
-    """
-    only_version = _versions(results)
+
+def cell_records(results: Sequence[Record]) -> dict[RowKey, dict[str, list[Record]]]:
+    """(kind, row) -> column key -> the records in that cell, in row and column order."""
+    return _place(results)[1]
+
+
+def _place(
+    results: Sequence[Record],
+) -> tuple[
+    dict[str, tuple[str, str | None, str | None]], dict[RowKey, dict[str, list[Record]]]
+]:
+    only_version = peer_versions(results)
     columns: dict[str, tuple[str, str | None, str | None]] = {}
-    cells: dict[tuple[str, str], dict[str, list[str]]] = {}
-    titles: dict[str, str | None] = {}
+    cells: dict[RowKey, dict[str, list[Record]]] = {}
     for r in results:
         peer = r.get("peer") or NO_PEER
         version = r.get("peer_version") or only_version.get(peer)
@@ -100,34 +106,60 @@ def build_matrix(results: Sequence[Record]) -> dict[str, Any]:
         role = r.get("peer_role")
         key = column_key(peer, role, version)
         columns[key] = (peer, version, role)
-        for kind, name in rows:
-            cells.setdefault((kind, name), {}).setdefault(key, []).append(r["outcome"])
-            # a test covering several scenarios does not name any one of them
-            if kind == "scenario" and r.get("title") and len(rows) == 1 and not titles.get(name):
-                titles[name] = _strip_id(r["title"], name)
-    ordered = sorted(columns.items(), key=lambda kv: _column_sort_key(*kv[1]))
-    out_rows = []
-    for kind, name in sorted(cells, key=lambda kn: (kn[0] == "test", scenario_sort_key(kn[1]))):
+        for row in rows:
+            cells.setdefault(row, {}).setdefault(key, []).append(r)
+    ordered = dict(sorted(columns.items(), key=lambda kv: _column_sort_key(*kv[1])))
+    order = list(ordered)
+    sorted_cells = {
+        row: dict(sorted(cells[row].items(), key=lambda kv: order.index(kv[0])))
+        for row in sorted(cells, key=lambda kn: (kn[0] == "test", scenario_sort_key(kn[1])))
+    }
+    return ordered, sorted_cells
+
+
+def build_matrix(results: Sequence[Record]) -> dict[str, Any]:
+    """Scenario (or test) x peer/version/role -> worst outcome, from every record.
+
+    Rows are scenario ids in catalogue order, then tests that name no scenario (by name);
+    tests that name no peer are in the :data:`NO_PEER` column.
+    """
+    columns, cells = _place(results)
+    rows = []
+    for (kind, name), by_column in cells.items():
         row_cells = {}
-        for key, outcomes in cells[kind, name].items():
-            counts = Counter(outcomes)
+        for key, records in by_column.items():
+            counts = Counter(r["outcome"] for r in records)
             row_cells[key] = {
-                "outcome": worst(outcomes),
-                "tests": len(outcomes),
+                "outcome": worst(counts),
+                "tests": len(records),
                 "counts": {o: counts[o] for o in OUTCOMES if counts[o]},
             }
-        out_rows.append(
-            {"scenario": name, "kind": kind, "title": titles.get(name), "cells": row_cells}
+        rows.append(
+            {"scenario": name, "kind": kind, "title": _title(kind, name, by_column),
+             "cells": row_cells}
         )
     return {
-        "columns": [{"key": k, "peer": p, "version": v, "role": r} for k, (p, v, r) in ordered],
-        "rows": out_rows,
+        "columns": [{"key": k, "peer": p, "version": v, "role": r}
+                    for k, (p, v, r) in columns.items()],
+        "rows": rows,
     }
+
+
+def _title(kind: str, name: str, by_column: Mapping[str, list[Record]]) -> str | None:
+    """The first title a test naming only this scenario gives (a test covering several
+    scenarios does not name any one of them)."""
+    if kind != "scenario":
+        return None
+    for records in by_column.values():
+        for r in records:
+            if r.get("title") and len(r.get("scenarios") or [name]) == 1:
+                return _strip_id(r["title"], name)
+    return None
 
 
 def peer_summaries(report: Report) -> dict[tuple[str, str | None], Counter[str]]:
     """(peer, version) -> outcome counts of its tests, in column order."""
-    only_version = _versions(report["results"])
+    only_version = peer_versions(report["results"])
     out: dict[tuple[str, str | None], Counter[str]] = {}
     for col in report["matrix"]["columns"]:
         out.setdefault((col["peer"], col["version"]), Counter())

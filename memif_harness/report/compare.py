@@ -1,4 +1,8 @@
-"""Comparing two reports: regressions, fixes, new and removed scenarios."""
+"""Comparing two reports: regressions, fixes, new and removed tests, scenarios and peers.
+
+Tests are matched by node id and peer version, so merged reports of several versions of a
+peer compare version by version.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ import dataclasses
 from rich.console import Console
 from rich.text import Text
 
-from .document import BAD, Report
+from .build import peer_versions
+from .document import BAD, NO_PEER, Record, Report
 from .render import indent_lines, location, record_scenarios
 
 
@@ -36,6 +41,10 @@ class ReportDiff:
     changes: list[Change] = dataclasses.field(default_factory=list)  # any other outcome change
     added: list[Change] = dataclasses.field(default_factory=list)
     removed: list[Change] = dataclasses.field(default_factory=list)
+    scenarios_added: list[str] = dataclasses.field(default_factory=list)
+    scenarios_removed: list[str] = dataclasses.field(default_factory=list)
+    peers_added: list[str] = dataclasses.field(default_factory=list)  # peer[@version]
+    peers_removed: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def has_regressions(self) -> bool:
@@ -45,11 +54,10 @@ class ReportDiff:
 def diff(old: Report, new: Report) -> ReportDiff:
     """What changed from ``old`` to ``new``: regressions (passed -> failed/error), fixes
     (failed/error -> passed), failing new tests, other outcome changes, added/removed tests."""
-    before = {r["nodeid"]: r for r in old["results"]}
-    after = {r["nodeid"]: r for r in new["results"]}
+    before, after = _by_test(old), _by_test(new)
     result = ReportDiff()
-    for nodeid, r in after.items():
-        o = before.get(nodeid)
+    for key, r in after.items():
+        nodeid, o = key[0], before.get(key)
         change = Change(
             nodeid, o["outcome"] if o else None, r["outcome"], record_scenarios(r), r.get("peer"),
             r.get("peer_role"), r.get("message"),
@@ -66,13 +74,45 @@ def diff(old: Report, new: Report) -> ReportDiff:
             result.fixes.append(change)
         else:
             result.changes.append(change)
-    for nodeid, o in before.items():
-        if nodeid not in after:
+    for key, o in before.items():
+        nodeid = key[0]
+        if key not in after:
             result.removed.append(Change(
                 nodeid, o["outcome"], None, record_scenarios(o), o.get("peer"),
                 o.get("peer_role"), None,
             ))
+    result.scenarios_added, result.scenarios_removed = _added_removed(
+        _scenarios(old), _scenarios(new))
+    result.peers_added, result.peers_removed = _added_removed(_peers(old), _peers(new))
     return result
+
+
+def _by_test(report: Report) -> dict[tuple[str, str | None], Record]:
+    only = peer_versions(report["results"])
+    return {
+        (r["nodeid"], r.get("peer_version") or only.get(r.get("peer") or "")): r
+        for r in report["results"]
+    }
+
+
+def _scenarios(report: Report) -> list[str]:
+    return [row["scenario"] for row in report["matrix"]["rows"] if row["kind"] == "scenario"]
+
+
+def _peers(report: Report) -> list[str]:
+    """peer[@version] of every column that ran a test (skips do not count)."""
+    names: dict[str, None] = {}
+    keys = {c["key"]: c for c in report["matrix"]["columns"]}
+    for row in report["matrix"]["rows"]:
+        for key, cell in row["cells"].items():
+            col = keys[key]
+            if col["peer"] != NO_PEER and set(cell["counts"]) - {"skipped"}:
+                names[f"{col['peer']}@{col['version']}" if col["version"] else col["peer"]] = None
+    return list(names)
+
+
+def _added_removed(old: list[str], new: list[str]) -> tuple[list[str], list[str]]:
+    return [x for x in new if x not in old], [x for x in old if x not in new]
 
 
 def render_diff(d: ReportDiff, console: Console | None = None) -> None:
@@ -95,6 +135,14 @@ def render_diff(d: ReportDiff, console: Console | None = None) -> None:
             console.print(line)
             if c.message and c.new in BAD:
                 console.print(Text(indent_lines(c.message, "      "), style="red"))
+    for title, names in (
+        ("scenarios with tests now", d.scenarios_added),
+        ("scenarios without tests now", d.scenarios_removed),
+        ("peers that ran now", d.peers_added),
+        ("peers that no longer ran", d.peers_removed),
+    ):
+        if names:
+            console.print(Text(f"{title} ({len(names)}): {', '.join(names)}", style="bold"))
     console.print(Text(
         f"{len(d.regressions)} regressions, {len(d.new_failures)} new failing, "
         f"{len(d.fixes)} fixes, {len(d.changes)} other changes, "

@@ -230,7 +230,8 @@ def peer_lines(report: Report) -> list[str]:
     lines = []
     for (peer, version), counts in peer_summaries(report).items():
         parts = ", ".join(f"{counts[o]} {o}" for o in OUTCOMES if counts.get(o))
-        lines.append(f"{peer} {version or '(version unknown)'}: {parts}")
+        name = "tests naming no peer" if peer == NO_PEER else f"{peer} {version or '(version ?)'}"
+        lines.append(f"{name}: {parts}")
     return lines
 
 
@@ -248,14 +249,15 @@ def _print_skips(report: Report, console: Console) -> None:
     if not reasons:
         return
     total = sum(len(tests) for _, tests in reasons)
-    console.print(Text(f"skipped ({total}, {len(reasons)} reasons):", style="bold"))
+    plural = "s" if len(reasons) > 1 else ""
+    console.print(Text(f"skipped ({total} tests, {len(reasons)} reason{plural}):", style="bold"))
     for reason, tests in reasons:
         line = Text(f"  {SYMBOLS['skipped']} {len(tests)} tests: ", style="dim")
         line.append(reason)
         console.print(line)
         names = sorted({location(record_scenarios(r), r.get("peer"), r.get("peer_role"))
                         or test_name(r["nodeid"]) for r in tests})
-        console.print(Text(indent_lines(", ".join(names), "      "), style="dim"))
+        console.print(Text(indent_lines("; ".join(names), "      "), style="dim"))
 
 
 def render(report: Report, console: Console | None = None, *, peers: bool = True) -> None:
