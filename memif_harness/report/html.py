@@ -18,7 +18,7 @@ from urllib.parse import quote
 from . import catalogue
 from .build import RowKey, cell_records, peer_summaries
 from .document import NO_PEER, OUTCOMES, SEVERITY, Record, Report
-from .render import LEGEND, NO_TEST, SYMBOLS, row_title, summary_line
+from .render import NO_TEST, SYMBOLS, row_title, summary_line
 from .trend import trend_svg
 
 COLOURS: Final = {
@@ -233,8 +233,8 @@ def to_html(
     out.append("<p class='legend'>")
     out += [f"<span>{_swatch(o)}{escape(o)}</span>" for o in SEVERITY]
     out.append(f"<span><span class='sw' style='background:#f8f8f8;color:#aaa'>{NO_TEST}</span>"
-               "no test (a gap)</span></p>")
-    out.append(f"<p class='legend' style='color:#666'>{escape(LEGEND)}</p>")
+               "no test (a gap)</span><span>n/m: n of the cell's m tests had its outcome; "
+               "click a cell for its tests</span></p>")
     out.append("<p class='filters'>show: ")
     for o in (*SEVERITY, "none"):
         label = "no test" if o == "none" else o
