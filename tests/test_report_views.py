@@ -78,7 +78,7 @@ class _Cells(HTMLParser):
         if tag == "tr" and a.get("class") == "detail":
             self._detail = str(a["id"])
             self.details[self._detail] = ""
-        if tag == "th" and a.get("class") == "id":
+        if tag == "th" and "id" in (a.get("class") or "").split():
             self._in_id = True
         if tag == "td" and "cell" in (a.get("class") or "") and self._row:
             self.rows[self._row].append((str(a["data-outcome"]), a.get("data-detail")))

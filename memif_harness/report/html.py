@@ -43,7 +43,8 @@ table.matrix{border-collapse:collapse;margin-top:.8em}
 .matrix th,.matrix td{border:1px solid #ccc;padding:2px 6px}
 .matrix thead th{background:#f4f4f4;font-weight:600;vertical-align:bottom}
 .matrix th.id{text-align:left;white-space:nowrap}
-.matrix td.title{max-width:34em;color:#333}
+.matrix td.title{min-width:18em;max-width:34em;color:#333}
+.matrix th.id.test{font-weight:normal;font-family:monospace}
 td.cell{text-align:center;min-width:2.2em;cursor:pointer;font-weight:600}
 td.cell.none{background:#f8f8f8;color:#aaa;cursor:default;font-weight:normal}
 td.cell:focus{outline:2px solid #0072b2}
@@ -93,7 +94,8 @@ JS: Final = """
       });
     });
     document.querySelectorAll("tbody tr.family").forEach(function (tr) {
-      tr.hidden = family !== "" && tr.dataset.family !== family;
+      const rows = document.querySelectorAll('tr.row[data-family="' + tr.dataset.family + '"]');
+      tr.hidden = !Array.from(rows).some(function (r) { return !r.hidden; });
     });
   }
   document.querySelectorAll(".filters input, #family").forEach(function (el) {
@@ -225,7 +227,10 @@ def to_html(
     out.append("</ul>")
     peer_notes = [p for p in report["peers"] if not p["available"] and p.get("reason")]
     for p in peer_notes:
-        out.append(f"<p class='run'>{escape(p['name'])} unavailable: {escape(p['reason'])}</p>")
+        reason = str(p["reason"])
+        if not reason.startswith(f"peer {p['name']} unavailable"):
+            reason = f"{p['name']} unavailable: {reason}"
+        out.append(f"<p class='run'>{escape(reason)}</p>")
     if history:
         svg = trend_svg(history)
         if svg:
@@ -256,9 +261,9 @@ def to_html(
             out.append(f"<tr class='family' data-family='{escape(family)}'><th colspan='{width}'>"
                        f"{escape(family_names.get(family, family))}</th></tr>")
         cells = records.get((kind, name), {})
-        out.append(f"<tr class='row' data-family='{escape(family)}' id='r{n}'>"
-                   f"<th class='id'>{escape(name)}</th>"
-                   f"<td class='title'>{escape(row_text or '')}</td>")
+        head = (f"<th class='id'>{escape(name)}</th><td class='title'>{escape(row_text or '')}</td>"
+                if kind == "scenario" else f"<th class='id test' colspan='2'>{escape(name)}</th>")
+        out.append(f"<tr class='row' data-family='{escape(family)}' id='r{n}'>{head}")
         details = []
         for i, col in enumerate(columns):
             tests = cells.get(col["key"])
