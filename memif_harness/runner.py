@@ -29,6 +29,7 @@ from rich.markup import escape
 import memif_harness
 
 from . import report as mreport
+from .report.html import write_html
 
 DEFAULT_REPORT: Final = "reports/interop.json"
 EXIT_NO_TESTS: Final = 5  # pytest.ExitCode.NO_TESTS_COLLECTED
@@ -77,6 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"where to write the JSON interop report (default: {DEFAULT_REPORT})",
     )
     out.add_argument("--junitxml", metavar="PATH", help="also write JUnit XML here")
+    out.add_argument(
+        "--html", metavar="PATH", help="also write the HTML report here (one self-contained file)"
+    )
     out.add_argument("-k", dest="keyword", metavar="EXPR", help="pytest -k: select tests by name")
     out.add_argument("-m", dest="markexpr", metavar="EXPR", help="pytest -m: select by marker")
     out.add_argument(
@@ -243,6 +247,13 @@ def main(args: argparse.Namespace, console: Console | None = None) -> int:
         if code != EXIT_NO_TESTS:
             mreport.render(rendered, mreport.console_for(rendered) if wide else console)
         console.print(f"report: {report_path}", markup=False)
+        if args.html:
+            console.print(f"html:   {write_html(rendered, args.html)}", markup=False)
+        else:
+            console.print(
+                f"[dim]HTML: memif-harness report {escape(str(report_path))} --html "
+                f"{escape(str(report_path.with_suffix('.html')))}[/]", soft_wrap=True,
+            )
     else:
         err.print(f"[yellow]no report written[/] ({describe_exit(code)})")
     if args.junitxml:

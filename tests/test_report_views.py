@@ -332,3 +332,41 @@ def test_version_1_reports_are_upgraded_on_load(tmp_path: Path) -> None:
 def test_write_html_creates_the_directory(tmp_path: Path) -> None:
     path = write_html(sample(), tmp_path / "deep" / "r.html")
     assert path.read_text().startswith("<!DOCTYPE html>")
+
+
+REPORT_SH = Path(__file__).resolve().parents[1] / "ci" / "report.sh"
+
+
+def test_ci_report_script_keeps_a_baseline_and_gates_on_regressions(tmp_path: Path) -> None:
+    """ci/report.sh as the pipelines use it: the first main run makes the baseline, a later
+    run that breaks a passing test exits 1, and the stored runs feed the trend."""
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "BASELINE_DIR": str(tmp_path / "baseline"),
+    }
+
+    def job(name: str, outcome: str, started: str) -> Path:
+        d = tmp_path / name
+        rec = make_record("s::test_h1[vpp-peer_master]", outcome, message="boom")
+        mreport.dump(make_report(rec, started=started), d / "vpp.json")
+        return d
+
+    def run(out: str, jobs: Path, update: bool) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", str(REPORT_SH), str(tmp_path / out), str(jobs)],
+            env={**env, "MEMIF_UPDATE_BASELINE": "1" if update else "0"},
+            capture_output=True, text=True, check=False,
+        )
+
+    first = run("main1", job("j1", "passed", "2026-11-01T00:00:00+00:00"), update=True)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "no baseline" in first.stdout
+    assert (tmp_path / "baseline" / "interop.json").is_file()
+    for name in ("interop.json", "interop.html", "interop-cells.xml", "compare.txt"):
+        assert (tmp_path / "main1" / name).is_file(), name
+    broken = run("pr", job("j2", "failed", "2026-11-02T00:00:00+00:00"), update=False)
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    assert "regressions (1):" in (tmp_path / "pr" / "compare.txt").read_text()
+    assert len(list((tmp_path / "baseline" / "history").glob("*.json"))) == 1  # PRs store none
+    html = (tmp_path / "pr" / "interop.html").read_text()
+    assert html.count("<circle") == 2  # the stored main run and this one
