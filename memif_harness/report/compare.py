@@ -149,3 +149,10 @@ def render_diff(d: ReportDiff, console: Console | None = None) -> None:
         f"{len(d.added)} added, {len(d.removed)} removed",
         style="bold red" if d.has_regressions else "bold green",
     ))
+
+
+def gate(old: Report, new: Report, console: Console | None = None) -> int:
+    """Print what changed from ``old`` to ``new``; 1 if anything regressed, else 0 (for CI)."""
+    d = diff(old, new)
+    render_diff(d, console)
+    return 1 if d.has_regressions else 0

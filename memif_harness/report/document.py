@@ -50,6 +50,10 @@ class InvalidReport(ValueError):
 
 
 
+#: what reading a report file may raise: the commands report these and exit 2
+READ_ERRORS: Final = (OSError, json.JSONDecodeError, InvalidReport)
+
+
 def load_schema() -> dict[str, Any]:
     text = resources.files("memif_harness.report").joinpath("schema.json").read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from html import escape
 from pathlib import Path
 from typing import Final
 
-from .document import NO_PEER, InvalidReport, Report, load
+from .document import NO_PEER, READ_ERRORS, Report, load
 
 #: line colours, one per peer in order of appearance (colour-blind safe, Okabe-Ito)
 PALETTE: Final = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#000000")
@@ -23,7 +22,7 @@ def load_history(directory: str | os.PathLike[str]) -> tuple[list[Report], list[
     for path in sorted(Path(directory).glob("*.json")):
         try:
             report = load(path)
-        except (OSError, json.JSONDecodeError, InvalidReport) as exc:
+        except READ_ERRORS as exc:
             skipped.append(f"{path}: {str(exc).splitlines()[0]}")
             continue
         reports.append((report["run"]["started"], report))
