@@ -5,7 +5,8 @@
 #
 # Usage: ci/report.sh OUT_DIR REPORT_OR_DIR...
 #   writes OUT_DIR/interop.json (merged), interop.html (with the pass-count trend of the
-#   stored main-branch runs), interop-cells.xml (JUnit, a case per scenario x peer/version/
+#   stored main-branch runs, cells marked where they changed since the baseline),
+#   interop-cells.xml (JUnit, a case per scenario x peer/version/
 #   role) and compare.txt (what changed since the baseline).
 # Environment: BASELINE_DIR (default baseline): BASELINE_DIR/interop.json is the baseline,
 #   BASELINE_DIR/history/ the stored main-branch results (the last 30 are kept);
@@ -24,8 +25,11 @@ shift
 baseline=${BASELINE_DIR:-baseline}
 mkdir -p "$out"
 
+marks=()  # the HTML marks regressed and fixed cells against the baseline
+if [[ -f $baseline/interop.json ]]; then marks=(--baseline "$baseline/interop.json"); fi
 memif-harness report "$@" --json "$out/interop.json" --html "$out/interop.html" \
-    --junit "$out/interop-cells.xml" --history "$baseline/history" --quiet || exit $?
+    --junit "$out/interop-cells.xml" --history "$baseline/history" "${marks[@]}" --quiet \
+    || exit $?
 
 status=0
 if [[ -f $baseline/interop.json ]]; then

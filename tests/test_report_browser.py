@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from memif_harness.report import catalogue
+from memif_harness.report import catalogue, diff
 from memif_harness.report.html import write_html
 
 from .test_report_views import sample
@@ -55,8 +55,13 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any, tmp_path: Path) -> Iterator[tuple[Any, list[str], list[str]]]:
-    """The sample report's page, loaded; (page, console errors, URLs requested)."""
-    path = write_html(sample(tmp_path), tmp_path / "interop.html")
+    """The sample report's page, marked against a baseline where its failing test passed;
+    (page, console errors, URLs requested)."""
+    new = sample(tmp_path)
+    base = sample()
+    failing = next(r for r in base["results"] if r["outcome"] == "failed")
+    failing.update(outcome="passed", message=None)
+    path = write_html(new, tmp_path / "interop.html", changes=diff(base, new))
     pg = browser.new_page(viewport={"width": 1280, "height": 900})
     errors: list[str] = []
     requests: list[str] = []
@@ -92,6 +97,8 @@ def test_failing_cell_expands_and_screenshot(
     assert "AssertionError: no HELLO" in text
     assert "decided by: test_x.py:12: assert hello is not None" in text
     assert "artifacts/h1/sent.pcap" in text
+    assert "▼ regressed since the baseline (was passed)" in text
+    assert "since the baseline: 1 regressions" in pg.inner_text("div.changes")
     out = Path(os.environ.get("MEMIF_SCREENSHOTS") or tmp_path)
     out.mkdir(parents=True, exist_ok=True)
     shot = out / "interop-report.png"

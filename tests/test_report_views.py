@@ -329,6 +329,23 @@ def test_version_1_reports_are_upgraded_on_load(tmp_path: Path) -> None:
     assert loaded["matrix"] == v2["matrix"]
 
 
+def test_html_marks_cells_that_changed_since_the_baseline() -> None:
+    base = make_report(make_record("s::a[vpp-peer_master]", "passed"),
+                       make_record("s::b[vpp-peer_master]", "failed", scenario="D1"))
+    new = make_report(make_record("s::a[vpp-peer_master]", "failed", message="boom"),
+                      make_record("s::b[vpp-peer_master]", "passed", scenario="D1"))
+    cells = _Cells()
+    page = to_html(new, changes=mreport.diff(base, new))
+    cells.feed(page)
+    assert "class='cell failed regressed'" in page
+    assert "class='cell passed fixed'" in page
+    detail = cells.details[str(cells.rows["H1"][0][1])]
+    assert "▼ regressed since the baseline (was passed)" in detail
+    assert "since the baseline:</b> 1 regressions, 0 new failing, 1 fixes" in page
+    assert "cell failed regressed" not in to_html(new)  # without a baseline, no marks
+    assert "since the baseline" not in to_html(new)
+
+
 def test_write_html_creates_the_directory(tmp_path: Path) -> None:
     path = write_html(sample(), tmp_path / "deep" / "r.html")
     assert path.read_text().startswith("<!DOCTYPE html>")
@@ -370,3 +387,5 @@ def test_ci_report_script_keeps_a_baseline_and_gates_on_regressions(tmp_path: Pa
     assert len(list((tmp_path / "baseline" / "history").glob("*.json"))) == 1  # PRs store none
     html = (tmp_path / "pr" / "interop.html").read_text()
     assert html.count("<circle") == 2  # the stored main run and this one
+    assert "since the baseline:</b> 1 regressions" in html
+    assert "class='cell failed regressed'" in html

@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .compare import gate
+from .compare import diff, gate
 from .document import READ_ERRORS, Report, dump, load
 from .html import write_html
 from .junit import write_junit
@@ -56,6 +56,8 @@ def _report_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the (merged) report")
     parser.add_argument("--history", type=Path, metavar="DIR",
                         help="past reports (*.json) for the pass-count trend in the HTML")
+    parser.add_argument("--baseline", type=Path, metavar="BASE",
+                        help="a report (or directory) to mark regressed and fixed cells against")
     parser.add_argument("--title", default="memif interop report")
     parser.add_argument("-q", "--quiet", action="store_true", help="do not print the matrix")
     return parser
@@ -108,8 +110,11 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
             print(f"json:  {dump(report, args.json)}")
         if args.junit:
             print(f"junit: {write_junit(report, args.junit)}")
+        changes = diff(load_many([args.baseline])[0], report) if args.baseline else None
         if args.html:
-            print(f"html:  {write_html(report, args.html, history=history, title=args.title)}")
+            page = write_html(report, args.html, history=history, changes=changes,
+                              title=args.title)
+            print(f"html:  {page}")
     except READ_ERRORS as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2

@@ -25,6 +25,7 @@ class Change:
     peer: str | None
     peer_role: str | None
     message: str | None
+    peer_version: str | None = None  # as matched: the record's, or its peer's in that run
 
     @property
     def where(self) -> str:
@@ -50,6 +51,20 @@ class ReportDiff:
     def has_regressions(self) -> bool:
         return bool(self.regressions or self.new_failures)
 
+    def marks(self) -> dict[tuple[str, str | None], tuple[str, Change]]:
+        """(nodeid, peer version) -> ("regressed" or "fixed", the change), to mark cells."""
+        out = {(c.nodeid, c.peer_version): ("fixed", c) for c in self.fixes}
+        out.update({(c.nodeid, c.peer_version): ("regressed", c)
+                    for c in (*self.regressions, *self.new_failures)})
+        return out
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.regressions)} regressions, {len(self.new_failures)} new failing, "
+            f"{len(self.fixes)} fixes, {len(self.changes)} other changes, "
+            f"{len(self.added)} added, {len(self.removed)} removed"
+        )
+
 
 def diff(old: Report, new: Report) -> ReportDiff:
     """What changed from ``old`` to ``new``: regressions (passed -> failed/error), fixes
@@ -60,7 +75,7 @@ def diff(old: Report, new: Report) -> ReportDiff:
         nodeid, o = key[0], before.get(key)
         change = Change(
             nodeid, o["outcome"] if o else None, r["outcome"], record_scenarios(r), r.get("peer"),
-            r.get("peer_role"), r.get("message"),
+            r.get("peer_role"), r.get("message"), key[1],
         )
         if o is None:
             result.added.append(change)
@@ -79,7 +94,7 @@ def diff(old: Report, new: Report) -> ReportDiff:
         if key not in after:
             result.removed.append(Change(
                 nodeid, o["outcome"], None, record_scenarios(o), o.get("peer"),
-                o.get("peer_role"), None,
+                o.get("peer_role"), None, key[1],
             ))
     result.scenarios_added, result.scenarios_removed = _added_removed(
         _scenarios(old), _scenarios(new))
@@ -144,9 +159,7 @@ def render_diff(d: ReportDiff, console: Console | None = None) -> None:
         if names:
             console.print(Text(f"{title} ({len(names)}): {', '.join(names)}", style="bold"))
     console.print(Text(
-        f"{len(d.regressions)} regressions, {len(d.new_failures)} new failing, "
-        f"{len(d.fixes)} fixes, {len(d.changes)} other changes, "
-        f"{len(d.added)} added, {len(d.removed)} removed",
+        d.summary(),
         style="bold red" if d.has_regressions else "bold green",
     ))
 

@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from . import catalogue
 from .build import RowKey, cell_records, peer_summaries
+from .compare import Change, ReportDiff
 from .document import NO_PEER, OUTCOMES, SEVERITY, Record, Report
 from .render import NO_TEST, SYMBOLS, row_title, summary_line
 from .trend import trend_svg
@@ -49,6 +50,10 @@ td.cell{text-align:center;min-width:2.2em;cursor:pointer;font-weight:600}
 td.cell.none{background:#f8f8f8;color:#aaa;cursor:default;font-weight:normal}
 td.cell:focus{outline:2px solid #0072b2}
 td.cell.dim{opacity:.25}
+td.cell.regressed{outline:3px solid #000;outline-offset:-3px}
+td.cell.fixed{outline:3px dashed #1b7f3b;outline-offset:-3px}
+.changes{border-left:4px solid #c62828;padding-left:.6em}
+.changes.clean{border-color:#1b7f3b}
 tr.family th{background:#eef3f8;text-align:left}
 tr.detail td{background:#fffdf5}
 .rec{margin:.3em 0 .6em}
@@ -133,12 +138,21 @@ def _artifact_links(path: str, base: Path | None) -> list[str]:
     return links
 
 
-def _record_html(r: Record, base: Path | None) -> str:
+#: cell marks against the baseline: symbol and words
+MARKS: Final = {"regressed": ("▼", "regressed since the baseline"),
+                "fixed": ("▲", "fixed since the baseline")}
+
+
+def _record_html(r: Record, base: Path | None, mark: tuple[str, Change] | None) -> str:
     outcome = r["outcome"]
     bits = [
         f'<div class="rec">{_swatch(outcome)}<b>{escape(outcome)}</b> '
         f"<code>{escape(r['nodeid'])}</code> — {r['duration']:.2f} s"
     ]
+    if mark:
+        kind, change = mark
+        was = f"was {change.old}" if change.old else "a new test"
+        bits.append(f" — <b>{MARKS[kind][0]} {MARKS[kind][1]}</b> ({escape(was)})")
     if r.get("when") and r["when"] != "call":
         bits.append(f" (decided in {escape(r['when'])})")
     if r.get("peer_version"):
@@ -180,10 +194,13 @@ def to_html(
     *,
     base: str | os.PathLike[str] | None = None,
     history: list[Report] | None = None,
+    changes: ReportDiff | None = None,
     title: str = "memif interop report",
 ) -> str:
     """The report as one HTML page; artifact links are relative to ``base`` (the directory
-    the page is written to); ``history`` (oldest first) adds the pass-count trend."""
+    the page is written to); ``history`` (oldest first) adds the pass-count trend;
+    ``changes`` (the diff from a baseline) marks regressed and fixed cells."""
+    marks = changes.marks() if changes else {}
     base_dir = Path(base) if base is not None else None
     columns = report["matrix"]["columns"]
     records = cell_records(report["results"])
@@ -231,6 +248,8 @@ def to_html(
         if not reason.startswith(f"peer {p['name']} unavailable"):
             reason = f"{p['name']} unavailable: {reason}"
         out.append(f"<p class='run'>{escape(reason)}</p>")
+    if changes is not None:
+        out.append(_changes_html(changes))
     if history:
         svg = trend_svg(history)
         if svg:
@@ -239,7 +258,10 @@ def to_html(
     out += [f"<span>{_swatch(o)}{escape(o)}</span>" for o in SEVERITY]
     out.append(f"<span><span class='sw' style='background:#f8f8f8;color:#aaa'>{NO_TEST}</span>"
                "no test (a gap)</span><span>n/m: n of the cell's m tests had its outcome; "
-               "click a cell for its tests</span></p>")
+               "click a cell for its tests</span>")
+    if changes is not None:
+        out += [f"<span>{sym} {escape(words)}</span>" for sym, words in MARKS.values()]
+    out.append("</p>")
     out.append("<p class='filters'>show: ")
     for o in (*SEVERITY, "none"):
         label = "no test" if o == "none" else o
@@ -275,8 +297,14 @@ def to_html(
             mixed = f" {sum(r['outcome'] == outcome for r in tests)}/{len(tests)}" if len(
                 {r["outcome"] for r in tests}) > 1 else ""
             detail = f"d{n}-{i}"
+            cell_marks = {r["nodeid"]: marks.get((r["nodeid"], col["version"])) for r in tests}
+            kinds = {m[0] for m in cell_marks.values() if m}
+            mark = "regressed" if "regressed" in kinds else ("fixed" if kinds else "")
+            if mark:
+                mixed += MARKS[mark][0]
             out.append(
-                f"<td class='cell {outcome}' data-outcome='{outcome}' data-detail='{detail}' "
+                f"<td class='cell {outcome} {mark}' data-outcome='{outcome}' "
+                f"data-detail='{detail}' "
                 f"tabindex='0' role='button' aria-expanded='false' style='{_cell_style(outcome)}' "
                 f"title='{escape(name)} {escape(col['key'])}: {outcome}'>"
                 f"{escape(SYMBOLS[outcome])}{mixed}</td>"
@@ -284,7 +312,8 @@ def to_html(
             details.append(
                 f"<tr class='detail' id='{detail}' hidden><td colspan='{width}'>"
                 f"<b>{escape(name)}</b> on <b>{escape(col['key'])}</b>: "
-                + "".join(_record_html(r, base_dir) for r in tests) + "</td></tr>"
+                + "".join(_record_html(r, base_dir, cell_marks[r["nodeid"]]) for r in tests)
+                + "</td></tr>"
             )
         out.append("</tr>")
         out += details
@@ -292,17 +321,39 @@ def to_html(
     return "\n".join(out)
 
 
+def _changes_html(d: ReportDiff) -> str:
+    """What changed since the baseline, above the matrix."""
+    cls = "changes" if d.has_regressions else "changes clean"
+    parts = [f"<div class='{cls}'><p><b>since the baseline:</b> {escape(d.summary())}</p><ul>"]
+    for c in (*d.regressions, *d.new_failures):
+        parts.append(f"<li>{MARKS['regressed'][0]} <code>{escape(c.nodeid)}</code> "
+                     f"({escape(c.where)}): {escape(c.old or 'new')} → {escape(str(c.new))}</li>")
+    for c in d.fixes:
+        parts.append(f"<li>{MARKS['fixed'][0]} <code>{escape(c.nodeid)}</code> "
+                     f"({escape(c.where)}): {escape(str(c.old))} → {escape(str(c.new))}</li>")
+    for words, names in (
+        ("scenarios with tests now", d.scenarios_added),
+        ("scenarios without tests now", d.scenarios_removed),
+        ("peers that ran now", d.peers_added),
+        ("peers that no longer ran", d.peers_removed),
+    ):
+        if names:
+            parts.append(f"<li>{words}: {escape(', '.join(names))}</li>")
+    parts.append("</ul></div>")
+    return "".join(parts)
+
+
 def write_html(
     report: Report,
     path: str | os.PathLike[str],
     *,
     history: list[Report] | None = None,
+    changes: ReportDiff | None = None,
     title: str = "memif interop report",
 ) -> Path:
     """Write :func:`to_html` to ``path`` (artifact links relative to its directory)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(
-        to_html(report, base=target.parent, history=history, title=title), encoding="utf-8"
-    )
+    page = to_html(report, base=target.parent, history=history, changes=changes, title=title)
+    target.write_text(page, encoding="utf-8")
     return target
