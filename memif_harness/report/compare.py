@@ -58,6 +58,16 @@ class ReportDiff:
                     for c in (*self.regressions, *self.new_failures)})
         return out
 
+    def coverage_changes(self) -> list[tuple[str, list[str]]]:
+        """(what, names) for scenarios and peers that appeared or went (only non-empty)."""
+        pairs = [
+            ("scenarios with tests now", self.scenarios_added),
+            ("scenarios without tests now", self.scenarios_removed),
+            ("peers that ran now", self.peers_added),
+            ("peers that no longer ran", self.peers_removed),
+        ]
+        return [(what, names) for what, names in pairs if names]
+
     def summary(self) -> str:
         return (
             f"{len(self.regressions)} regressions, {len(self.new_failures)} new failing, "
@@ -150,13 +160,7 @@ def render_diff(d: ReportDiff, console: Console | None = None) -> None:
             console.print(line)
             if c.message and c.new in BAD:
                 console.print(Text(indent_lines(c.message, "      "), style="red"))
-    for title, names in (
-        ("scenarios with tests now", d.scenarios_added),
-        ("scenarios without tests now", d.scenarios_removed),
-        ("peers that ran now", d.peers_added),
-        ("peers that no longer ran", d.peers_removed),
-    ):
-        if names:
+    for title, names in d.coverage_changes():
             console.print(Text(f"{title} ({len(names)}): {', '.join(names)}", style="bold"))
     console.print(Text(
         d.summary(),

@@ -331,14 +331,8 @@ def _changes_html(d: ReportDiff) -> str:
     for c in d.fixes:
         parts.append(f"<li>{MARKS['fixed'][0]} <code>{escape(c.nodeid)}</code> "
                      f"({escape(c.where)}): {escape(str(c.old))} → {escape(str(c.new))}</li>")
-    for words, names in (
-        ("scenarios with tests now", d.scenarios_added),
-        ("scenarios without tests now", d.scenarios_removed),
-        ("peers that ran now", d.peers_added),
-        ("peers that no longer ran", d.peers_removed),
-    ):
-        if names:
-            parts.append(f"<li>{words}: {escape(', '.join(names))}</li>")
+    for words, names in d.coverage_changes():
+        parts.append(f"<li>{words}: {escape(', '.join(names))}</li>")
     parts.append("</ul></div>")
     return "".join(parts)
 
