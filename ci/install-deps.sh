@@ -6,7 +6,9 @@
 #   --no-apt  skip the Debian packages (or set MEMIF_SKIP_APT=1)
 # Debian packages: dpdk dpdk-dev (dpdk-testpmd is in dpdk-dev on bookworm; the memif and
 # mempool PMDs are Recommends of dpdk, so recommends stay on), only when
-# dpdk-testpmd is missing; uses sudo when not root. Python: pip install -e '.[test]'.
+# dpdk-testpmd is missing; chromium (the HTML report's browser tests, driven by
+# Playwright), only when /usr/bin/chromium is missing; uses sudo when not root.
+# Python: pip install -e '.[test]'.
 set -euo pipefail
 self=$(readlink -f "$0")
 cd "$(dirname "$self")/.."
@@ -26,29 +28,40 @@ done
 
 log() { printf '[install-deps] %s\n' "$*" >&2; }
 
-if ((apt)); then
-    if command -v dpdk-testpmd >/dev/null 2>&1; then
-        log "dpdk-testpmd already installed: $(command -v dpdk-testpmd)"
-    elif ! command -v apt-get >/dev/null 2>&1; then
-        log "no apt-get here: install DPDK (dpdk-testpmd) yourself; testpmd tests will skip"
-    else
-        sudo=()
-        if ((EUID != 0)); then
-            if command -v sudo >/dev/null 2>&1; then
-                sudo=(sudo)
-            else
-                log "not root and no sudo: cannot install dpdk; testpmd tests will skip"
-                apt=0
-            fi
-        fi
-        if ((apt)); then
-            log "installing dpdk dpdk-dev"
-            export DEBIAN_FRONTEND=noninteractive
-            "${sudo[@]}" apt-get update -qq
-            "${sudo[@]}" apt-get install -y -qq dpdk dpdk-dev >/dev/null
-            log "dpdk-testpmd: $(command -v dpdk-testpmd || echo 'still missing!')"
-        fi
+apt_updated=0
+# apt_install CHECK PACKAGES...: install PACKAGES unless the command CHECK exists
+apt_install() {
+    local check=$1
+    shift
+    if command -v "$check" >/dev/null 2>&1; then
+        log "$check already installed: $(command -v "$check")"
+        return
     fi
+    if ! command -v apt-get >/dev/null 2>&1; then
+        log "no apt-get here: install $* yourself; the tests needing $check will skip"
+        return
+    fi
+    local sudo=()
+    if ((EUID != 0)); then
+        if ! command -v sudo >/dev/null 2>&1; then
+            log "not root and no sudo: cannot install $*; the tests needing $check will skip"
+            return
+        fi
+        sudo=(sudo)
+    fi
+    log "installing $*"
+    export DEBIAN_FRONTEND=noninteractive
+    if ((!apt_updated)); then
+        "${sudo[@]}" apt-get update -qq
+        apt_updated=1
+    fi
+    "${sudo[@]}" apt-get install -y -qq "$@" >/dev/null
+    log "$check: $(command -v "$check" || echo 'still missing!')"
+}
+
+if ((apt)); then
+    apt_install dpdk-testpmd dpdk dpdk-dev
+    apt_install chromium chromium
 fi
 
 log "pip install -e .[$extra]"

@@ -2,8 +2,10 @@
 # Run the interop suites (`memif-harness run`) and keep the results.
 #
 # Usage: ci/interop.sh [NAME] [memif-harness run options...]
-#   NAME  names the outputs: reports/NAME.json (interop report), reports/NAME.xml (JUnit),
-#         reports/NAME.md (Markdown matrix); default "interop". Options are passed on, e.g.
+#   NAME  names the outputs: reports/NAME.json (interop report), reports/NAME.xml (pytest's
+#         JUnit), reports/NAME.html (the HTML report), reports/NAME-cells.xml (JUnit, a case
+#         per scenario x peer/version/role), reports/NAME.md (Markdown matrix); default
+#         "interop". Options are passed on, e.g.
 #         ci/interop.sh dpdk --peer testpmd --require-peer testpmd
 # Environment: REPORTS_DIR (default reports), and the peers' VPP_IMAGE, VPP_BIN, VPPCTL,
 # TESTPMD, LIBMEMIF_APP. In GitHub Actions the Markdown matrix is appended to
@@ -24,6 +26,8 @@ memif-harness run --report "$report" --junitxml "$dir/$name.xml" "$@"
 status=$?
 
 if [[ -f $report ]]; then
+    memif-harness report "$report" --quiet --html "$dir/$name.html" \
+        --junit "$dir/$name-cells.xml" --title "memif interop: $name" || true
     python -m memif_harness.report markdown --heading "memif interop: $name" "$report" \
         >"$dir/$name.md" || true
     if [[ -n ${GITHUB_STEP_SUMMARY:-} && -s $dir/$name.md ]]; then

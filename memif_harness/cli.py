@@ -7,7 +7,8 @@ Subcommands:
 * ``loopback``: two interfaces of our own, connected, with verified traffic both ways;
 * ``gen``: send a scapy stream at a rate to an echoing/forwarding peer and classify what
   came back;
-* ``run``: the conformance and interop run (:mod:`memif_harness.runner`).
+* ``run``: the conformance and interop run (:mod:`memif_harness.runner`);
+* ``report``: render, merge and compare reports (HTML, JUnit; :mod:`memif_harness.report.command`).
 
 This module only parses arguments; each subcommand's work is in :mod:`memif_harness.apps`.
 
@@ -38,6 +39,7 @@ from .memif.protocol.constants import (
     Role,
 )
 from .memif.protocol.errors import MemifError
+from .report import command as report_command
 from .traffic.frames import format_mac, parse_mac
 
 DEFAULT_RING_SIZE = 1 << DEFAULT_LOG2_RING_SIZE
@@ -188,12 +190,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run the conformance and interop suites, print the matrix")
     runner.add_arguments(p)
     p.set_defaults(func=runner.main)
+
+    # listed here; main() hands its arguments to its own parser
+    p = sub.add_parser(
+        "report", help="show, merge and compare reports; write HTML and JUnit", add_help=False
+    )
+    p.add_argument("report_args", nargs=argparse.REMAINDER)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` (default ``sys.argv[1:]``) and run the subcommand; the exit status."""
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["report"]:  # its own parser: options before RESULTS, --help included
+        return report_command.main(argv[1:])
+    args = build_parser().parse_args(argv)
     try:
         status: int = args.func(args)
     except KeyboardInterrupt:

@@ -29,6 +29,7 @@ from rich.markup import escape
 import memif_harness
 
 from . import report as mreport
+from .report.html import write_html
 
 DEFAULT_REPORT: Final = "reports/interop.json"
 EXIT_NO_TESTS: Final = 5  # pytest.ExitCode.NO_TESTS_COLLECTED
@@ -91,6 +92,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"where to write the JSON interop report (default: {DEFAULT_REPORT})",
     )
     out.add_argument("--junitxml", metavar="PATH", help="also write JUnit XML here")
+    out.add_argument(
+        "--html", metavar="PATH", help="also write the HTML report here (one self-contained file)"
+    )
     out.add_argument("-k", dest="keyword", metavar="EXPR", help="pytest -k: select tests by name")
     out.add_argument("-m", dest="markexpr", metavar="EXPR", help="pytest -m: select by marker")
     out.add_argument(
@@ -136,7 +140,9 @@ def pytest_args(
         "-p", "memif_harness_fixtures.report",
         "--memif-report", str(args.report),
         "--no-memif-matrix",  # we render it ourselves, after pytest's summary
-        "-q", "--tb=short", "-rfE",
+        # no pytest short summary (-rN): the report rendered after the run lists every
+        # failure and every skip reason once (-rfE used to hide the skips, -ra repeats failures)
+        "-q", "--tb=short", "-rN",
         "--rootdir", str(suites.parent),
         # we run inside memif_harness, which the pytest11 entry point marks for rewriting
         "-W", "ignore:Module already imported so cannot be rewritten:"
@@ -259,6 +265,13 @@ def main(args: argparse.Namespace, console: Console | None = None) -> int:
         if code != EXIT_NO_TESTS:
             mreport.render(rendered, mreport.console_for(rendered) if wide else console)
         console.print(f"report: {report_path}", markup=False)
+        if args.html:
+            console.print(f"html:   {write_html(rendered, args.html)}", markup=False)
+        else:
+            console.print(
+                f"[dim]HTML: memif-harness report {escape(str(report_path))} --html "
+                f"{escape(str(report_path.with_suffix('.html')))}[/]", soft_wrap=True,
+            )
     else:
         err.print(f"[yellow]no report written[/] ({describe_exit(code)})")
     if args.junitxml:

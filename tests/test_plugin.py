@@ -298,3 +298,33 @@ def test_only_peer_unsupported_means_the_peer_cannot() -> None:
     with PythonPeer("inprocess") as peer, pytest.raises(PeerUnsupported, match="punt"):
         peer.create_interface(InterfaceSpec(role=Role.MASTER, socket="/tmp/x.sock",
                                             mode=Mode.PUNT_INJECT))
+
+
+def test_a_peers_diagnostics_are_shown_once_per_peer_start(pytester: pytest.Pytester) -> None:
+    """One broken peer start fails many tests: its output is shown once, later failures say
+    where it was (or show only what was added); the artifact files keep it all."""
+    pytester.makepyfile(
+        """
+        import pytest
+        from memif_harness_fixtures.peers.base import PeerError
+
+        LOG = ["EAL: probe failed line %d" % i for i in range(50)]
+
+        @pytest.mark.parametrize("n", range(4))
+        def test_broken(n, artifact_dir):
+            extra = ["second start " + "failed too"] if n == 3 else []  # not in the source
+            raise PeerError("testpmd did not start",
+                            diagnostics={"output": "\\n".join(LOG + extra)})
+        """
+    )
+    artifacts = pytester.path / "arts"
+    result = _run(pytester, "--memif-artifacts", str(artifacts), "-p", "no:xdist")
+    result.assert_outcomes(failed=4)
+    out = result.stdout.str()
+    assert out.count("EAL: probe failed line 7") == 1
+    assert out.count("(the same 50 lines as in the report of test_a_peers") == 2
+    assert "(the first 50 lines as in the report of" in out
+    assert out.count("second start failed too") == 1
+    for d in artifacts.iterdir():  # every test's diagnostics.json is complete
+        diag = json.loads((d / "diagnostics.json").read_text())
+        assert "EAL: probe failed line 7" in diag["memif peer error: output"]

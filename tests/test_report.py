@@ -18,6 +18,9 @@ from rich.console import Console
 
 from memif_harness import report as mreport
 
+from .reports import make_record as _record
+from .reports import make_report as _report
+
 pytest_plugins = ["pytester"]
 
 SKIP = mreport.SYMBOLS["skipped"]
@@ -169,22 +172,33 @@ def _check_fake_report(report: mreport.Report) -> None:
         "error": 2,
     }
     matrix = report["matrix"]
+    # one column per peer x version x role; tests naming no peer have their own column
     assert [c["key"] for c in matrix["columns"]] == [
-        "python/master",
-        "python/slave",
-        "testpmd/master",
-        "vpp/master",
+        "python@0.1.0/master",
+        "python@0.1.0/slave",
+        "testpmd@22.11.4/master",
+        "vpp@26.06-release/master",
         "libmemif/master",
+        "(no peer)",
     ]
-    assert [row["scenario"] for row in matrix["rows"]] == ["H1", "H2", "H3", "D2", "L1", "L2"]
+    assert matrix["columns"][2]["version"] == "22.11.4"
+    # tests naming no scenario are rows of their own, after the scenarios
+    assert [(row["scenario"], row["kind"]) for row in matrix["rows"]] == [
+        *((s, "scenario") for s in ("H1", "H2", "H3", "D2", "L1", "L2")),
+        ("test_plain_unit_test", "test"),
+    ]
     h1 = matrix["rows"][0]
     assert h1["title"] == "master sends HELLO immediately on accept"
     assert {k: c["outcome"] for k, c in h1["cells"].items()} == {
-        "python/master": "passed",
-        "testpmd/master": "failed",
-        "vpp/master": "skipped",
+        "python@0.1.0/master": "passed",
+        "testpmd@22.11.4/master": "failed",
+        "vpp@26.06-release/master": "skipped",
         "libmemif/master": "skipped",
     }
+    assert records["test_fake.py::test_H1_hello[testpmd]"]["assertion"] == (
+        "test_fake.py:23: assert link != \"testpmd\", \"no HELLO within 1 s\""
+    )
+    assert "raise RuntimeError" in records["test_fake.py::test_L1_setup_error"]["assertion"]
 
     peers = {p["name"]: p for p in report["peers"]}
     assert peers["python"]["available"] is True
@@ -211,9 +225,13 @@ def test_plugin_prints_the_matrix(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         [
             "*memif interop matrix*",
-            "*scenario*python/master*python/slave*testpmd/master*vpp/master*libmemif/master*",
-            f"*H1 master sends HELLO*✔*✘*{SKIP}*{SKIP}*",
+            # pytester's terminal is 80 columns wide: headings are abbreviated, none dropped
+            "*py*py*pmd*vpp*",
+            "*scenario*m*s*m*m*m*-*",
+            f"*H1 master sends HELLO*✔*·*✘*{SKIP}*{SKIP}*·*",
             f"*D2*X*x*{SKIP}*",
+            "columns: py python, pmd testpmd, lmf libmemif, - (no peer), m master, s slave*",
+            "*· no test*",
             f"memif interop report: {out}",
         ]
     )
@@ -272,52 +290,6 @@ def test_invalid_report_is_a_bug_and_raises(
 
 
 # --- schema ----------------------------------------------------------------------------------
-
-
-def _record(
-    nodeid: str,
-    outcome: str,
-    scenario: str | None = "H1",
-    peer: str | None = "vpp",
-    *,
-    role: str | None = "master",
-    message: str | None = None,
-) -> mreport.Record:
-    return {
-        "nodeid": nodeid,
-        "scenario": scenario,
-        "scenarios": [scenario] if scenario else [],
-        "title": None,
-        "peer": peer,
-        "peer_version": "26.06" if peer == "vpp" else None,
-        "peer_role": role,
-        "outcome": outcome,
-        "duration": 0.5,
-        "message": message,
-        "artifacts": [],
-    }
-
-
-def _report(*records: mreport.Record) -> mreport.Report:
-    run = {
-        "harness_version": "0.1.0",
-        "harness_revision": None,
-        "started": "2026-11-26T12:00:00+00:00",
-        "finished": "2026-11-26T12:01:00+00:00",
-        "duration": 60.0,
-        "exit_status": 0,
-        "argv": [],
-        "selected_peers": [],
-        "required_peers": [],
-        "host": {"hostname": "h", "platform": "Linux", "machine": "x86_64"},
-        "python": {"version": "3.11.7", "implementation": "CPython"},
-        "pytest_version": "9",
-        "ci": mreport.ci_info({}),
-    }
-    peers = mreport.merge_peers(mreport.detect_peers(harness_version="0.1.0"), list(records))
-    report = mreport.assemble(run, peers, list(records))
-    mreport.validate(report)
-    return report
 
 
 def test_schema_rejects_what_it_should() -> None:
@@ -401,7 +373,7 @@ def test_matrix_cell_is_the_worst_outcome() -> None:
     )
     rows = report["matrix"]["rows"]
     assert [r["scenario"] for r in rows] == ["H1", "H2", "H10", "I2"]
-    cell = rows[0]["cells"]["vpp/master"]
+    cell = rows[0]["cells"]["vpp@26.06/master"]
     assert cell == {
         "outcome": "failed",
         "tests": 3,
@@ -444,9 +416,12 @@ def test_render_shows_cells_and_failures() -> None:
 
 def test_markdown_has_the_matrix_and_failures() -> None:
     md = mreport.to_markdown(_sample())
-    assert "| scenario | vpp/master | vpp/slave |" in md
-    assert "| H1 | ✔ | ✘ |" in md
-    assert f"| D2 | {SKIP} | x |" in md
+    assert "| scenario | vpp@26.06/master | vpp@26.06/slave |" in md
+    rows = {ln.split()[1]: ln for ln in md.splitlines() if ln.startswith("| ") and ln[2] in "HD"}
+    # rows without a test title show the catalogue's
+    assert rows["H1"].startswith("| H1 master sends HELLO immediately on accept")
+    assert rows["H1"].endswith("| ✔ | ✘ |")
+    assert rows["D2"].endswith(f"| {SKIP} | x |")
     assert "### Failures (1)" in md
     assert "`s::test_H1[vpp-peer_slave]` (H1, vpp/slave)" in md
     assert "AssertionError: no HELLO" in md

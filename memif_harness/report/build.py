@@ -13,6 +13,7 @@ from typing import Any
 from .. import __version__
 from .document import (
     FORMAT,
+    NO_PEER,
     OUTCOMES,
     PEERS,
     ROLES,
@@ -36,14 +37,16 @@ def scenario_sort_key(scenario: str) -> tuple[int, str, int, str]:
     return (group, prefix, int(number), rest)
 
 
-def column_key(peer: str, role: str | None) -> str:
-    return f"{peer}/{role}" if role else peer
+def column_key(peer: str, role: str | None, version: str | None = None) -> str:
+    """``vpp@26.06/master``; the version and role parts only when known."""
+    key = f"{peer}@{version}" if version else peer
+    return f"{key}/{role}" if role else key
 
 
-def _column_sort_key(peer: str, role: str | None) -> tuple[int, str, int]:
-    p = PEERS.index(peer) if peer in PEERS else len(PEERS)
+def _column_sort_key(peer: str, version: str | None, role: str | None) -> tuple[Any, ...]:
+    p = PEERS.index(peer) if peer in PEERS else len(PEERS) + (peer == NO_PEER)
     r = ROLES.index(role) if role in ROLES else len(ROLES)
-    return (p, peer, r)
+    return (p, peer, version or "", r)
 
 
 def worst(outcomes: Iterable[str]) -> str:
@@ -64,40 +67,107 @@ def _strip_id(title: str, scenario: str) -> str:
     return title[m.end():] if m and title[m.end():] else title
 
 
-def build_matrix(results: Sequence[Record]) -> dict[str, Any]:
-    """Scenario x peer/role -> worst outcome, from records that name a scenario and a peer."""
-    columns: dict[str, tuple[str, str | None]] = {}
-    cells: dict[str, dict[str, list[str]]] = {}
-    titles: dict[str, str | None] = {}
+def test_name(nodeid: str) -> str:
+    """The row of a test that names no scenario: its function, without parameters."""
+    return nodeid.rsplit("::", maxsplit=1)[-1].split("[", maxsplit=1)[0] or nodeid
+
+
+def peer_versions(results: Sequence[Record]) -> dict[str, str]:
+    """Peer -> its version, for peers whose tests saw exactly one (a test that skipped before
+    its peer started has none, and belongs in the same column)."""
+    seen: dict[str, set[str]] = {}
     for r in results:
-        peer = r.get("peer")
+        if r.get("peer") and r.get("peer_version"):
+            seen.setdefault(r["peer"], set()).add(r["peer_version"])
+    return {peer: next(iter(v)) for peer, v in seen.items() if len(v) == 1}
+
+
+RowKey = tuple[str, str]  # (kind, scenario id or test name)
+
+
+def cell_records(results: Sequence[Record]) -> dict[RowKey, dict[str, list[Record]]]:
+    """(kind, row) -> column key -> the records in that cell, in row and column order."""
+    return _place(results)[1]
+
+
+def _place(
+    results: Sequence[Record],
+) -> tuple[
+    dict[str, tuple[str, str | None, str | None]], dict[RowKey, dict[str, list[Record]]]
+]:
+    only_version = peer_versions(results)
+    columns: dict[str, tuple[str, str | None, str | None]] = {}
+    cells: dict[RowKey, dict[str, list[Record]]] = {}
+    for r in results:
+        peer = r.get("peer") or NO_PEER
+        version = r.get("peer_version") or only_version.get(peer)
         scenarios = r.get("scenarios") or ([r["scenario"]] if r.get("scenario") else [])
-        if not scenarios or not peer:
-            continue
+        rows = [("scenario", s) for s in scenarios] or [("test", test_name(r["nodeid"]))]
         role = r.get("peer_role")
-        key = column_key(peer, role)
-        columns[key] = (peer, role)
-        for scenario in scenarios:
-            cells.setdefault(scenario, {}).setdefault(key, []).append(r["outcome"])
-            # a test covering several scenarios does not name any one of them
-            if r.get("title") and len(scenarios) == 1 and not titles.get(scenario):
-                titles[scenario] = _strip_id(r["title"], scenario)
-    ordered = sorted(columns.items(), key=lambda kv: _column_sort_key(*kv[1]))
+        key = column_key(peer, role, version)
+        columns[key] = (peer, version, role)
+        for row in rows:
+            cells.setdefault(row, {}).setdefault(key, []).append(r)
+    ordered = dict(sorted(columns.items(), key=lambda kv: _column_sort_key(*kv[1])))
+    order = list(ordered)
+    sorted_cells = {
+        row: dict(sorted(cells[row].items(), key=lambda kv: order.index(kv[0])))
+        for row in sorted(cells, key=lambda kn: (kn[0] == "test", scenario_sort_key(kn[1])))
+    }
+    return ordered, sorted_cells
+
+
+def build_matrix(results: Sequence[Record]) -> dict[str, Any]:
+    """Scenario (or test) x peer/version/role -> worst outcome, from every record.
+
+    Rows are scenario ids in catalogue order, then tests that name no scenario (by name);
+    tests that name no peer are in the :data:`NO_PEER` column.
+    """
+    columns, cells = _place(results)
     rows = []
-    for scenario in sorted(cells, key=scenario_sort_key):
+    for (kind, name), by_column in cells.items():
         row_cells = {}
-        for key, outcomes in cells[scenario].items():
-            counts = Counter(outcomes)
+        for key, records in by_column.items():
+            counts = Counter(r["outcome"] for r in records)
             row_cells[key] = {
-                "outcome": worst(outcomes),
-                "tests": len(outcomes),
+                "outcome": worst(counts),
+                "tests": len(records),
                 "counts": {o: counts[o] for o in OUTCOMES if counts[o]},
             }
-        rows.append({"scenario": scenario, "title": titles.get(scenario), "cells": row_cells})
+        rows.append(
+            {"scenario": name, "kind": kind, "title": _title(kind, name, by_column),
+             "cells": row_cells}
+        )
     return {
-        "columns": [{"key": k, "peer": p, "role": r} for k, (p, r) in ordered],
+        "columns": [{"key": k, "peer": p, "version": v, "role": r}
+                    for k, (p, v, r) in columns.items()],
         "rows": rows,
     }
+
+
+def _title(kind: str, name: str, by_column: Mapping[str, list[Record]]) -> str | None:
+    """The first title a test naming only this scenario gives (a test covering several
+    scenarios does not name any one of them)."""
+    if kind != "scenario":
+        return None
+    for records in by_column.values():
+        for r in records:
+            if r.get("title") and len(r.get("scenarios") or [name]) == 1:
+                return _strip_id(r["title"], name)
+    return None
+
+
+def peer_summaries(report: Report) -> dict[tuple[str, str | None], Counter[str]]:
+    """(peer, version) -> outcome counts of its tests, in column order."""
+    only_version = peer_versions(report["results"])
+    out: dict[tuple[str, str | None], Counter[str]] = {}
+    for col in report["matrix"]["columns"]:
+        out.setdefault((col["peer"], col["version"]), Counter())
+    for r in report["results"]:
+        peer = r.get("peer") or NO_PEER
+        version = r.get("peer_version") or only_version.get(peer)
+        out.setdefault((peer, version), Counter())[r["outcome"]] += 1
+    return out
 
 
 def ci_info(env: Mapping[str, str] | None = None) -> dict[str, Any]:

@@ -11,11 +11,13 @@ from typing import Any, Final
 
 import jsonschema
 
+from . import catalogue
+
 Report = dict[str, Any]
 Record = dict[str, Any]
 
 FORMAT: Final = "memif-harness-interop-report"
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 
 OUTCOMES: Final = ("passed", "failed", "skipped", "xfailed", "xpassed", "error")
 #: a cell shows its worst outcome; earlier is worse
@@ -26,7 +28,9 @@ PEERS: Final = ("python", "testpmd", "vpp", "libmemif")
 ROLES: Final = ("master", "slave")
 #: scenario groups in catalogue order (handshake, identity, regions, data, interrupts,
 #: lifecycle, sockets, zero-copy); other prefixes sort after them
-SCENARIO_GROUPS: Final = ("H", "I", "R", "D", "Q", "L", "S", "Z")
+SCENARIO_GROUPS: Final = tuple(catalogue.families())
+#: the column of tests that name no peer
+NO_PEER: Final = "(no peer)"
 
 MESSAGE_LIMIT: Final = 500
 
@@ -44,6 +48,10 @@ class InvalidReport(ValueError):
         )
 
 
+
+
+#: what reading a report file may raise: the commands report these and exit 2
+READ_ERRORS: Final = (OSError, json.JSONDecodeError, InvalidReport)
 
 
 def load_schema() -> dict[str, Any]:
@@ -69,12 +77,24 @@ def validate(report: object, source: str = "report") -> None:
 
 
 def load(path: str | os.PathLike[str]) -> Report:
-    """Read and validate a report file."""
+    """Read and validate a report file (a schema version 1 report is upgraded first)."""
     with open(path, encoding="utf-8") as f:
         data = json.load(f)
+    if isinstance(data, dict) and data.get("format") == FORMAT and data.get("schema_version") == 1:
+        data = _upgrade_v1(data)
     validate(data, str(path))
     report: Report = data
     return report
+
+
+def _upgrade_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 only added fields: records stay, the matrix is rebuilt from them."""
+    from .build import build_matrix  # noqa: PLC0415 - build imports this module
+
+    results = data.get("results")
+    if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
+        return data  # let validation say what is wrong
+    return {**data, "schema_version": SCHEMA_VERSION, "matrix": build_matrix(results)}
 
 
 def dump(report: Report, path: str | os.PathLike[str]) -> Path:
