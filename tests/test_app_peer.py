@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from scapy.layers.inet import ICMP, IP
@@ -83,7 +84,7 @@ def test_what_the_command_line_cannot_say_is_unsupported() -> None:
 
 
 def test_bad_descriptions_are_named() -> None:
-    for table, error in [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"cmd": "x {sokcet}"}, r"unknown placeholder\(s\) \['sokcet'\]"),
         ({"cmd": "x", "frame": "io"}, r"unknown key\(s\) \['frame'\]"),
         ({"cmd": "x", "frames": "echo"}, "frames is one of icmp, io, macswap, sink, none"),
@@ -94,7 +95,8 @@ def test_bad_descriptions_are_named() -> None:
         ({"cmd": "x", "stop_input": 3}, "stop_input: a string or a list of strings"),
         ({"cmd": ""}, "empty cmd"),
         ({}, "no cmd"),
-    ]:
+    ]
+    for table, error in cases:
         with pytest.raises(ValueError, match=error):
             AppDescription.from_table("t", table)
     assert app("x", stop_signal="int").stop_signal is signal.SIGINT
