@@ -26,6 +26,7 @@ from memif_harness import __version__
 from memif_harness.memif.protocol.constants import Role
 from memif_harness.traffic.expect import mac_swap
 from memif_harness_fixtures.links import Unsupported, make_frame, open_link, wait_for
+from memif_harness_fixtures.peers import libmemif
 from memif_harness_fixtures.peers.app import (
     AppDescription,
     AppPeer,
@@ -358,3 +359,26 @@ def test_testpmd_as_a_plain_app_macswap(sock_dir: Path) -> None:
         assert link.exchange(frames) == [mac_swap(f) for f in frames]
     finally:
         link.close()
+
+
+def test_the_readme_describes_libmemif_as_its_preset(tmp_path: Path) -> None:
+    """The README's ``[app.icmp-responder]`` is what ``--peer libmemif`` runs."""
+    readme = (EXAMPLES.parents[1] / "README.md").read_text()
+    block = re.search(r"```toml\n(\[app\.icmp-responder\].*?)```", readme, re.S)
+    assert block is not None
+    (tmp_path / "apps.toml").write_text(block.group(1))
+    documented = load_apps(tmp_path / "apps.toml")["icmp-responder"]
+    preset = libmemif.description("icmp_responder")
+    spec = InterfaceSpec(role=Role.SLAVE, socket="@x", id=3, ip="10.0.0.1/24")
+    assert documented.argv(spec) == preset.argv(spec)
+    for key in ("frames", "exits_on_disconnect", "stop_signal", "version_cmd",
+                "max_socket_bytes", "defaults", "expect"):
+        assert getattr(documented, key) == getattr(preset, key), key
+    for key in ("up_line", "down_line"):
+        assert getattr(documented, key).pattern == getattr(preset, key).pattern, key
+    version = (EXAMPLES.parents[1] / "tests/data/libmemif/version.txt").read_text()
+    for desc in (documented, preset):
+        assert desc.version_regex is not None
+        match = desc.version_regex.search(version)
+        assert match is not None
+        assert match.group(1) == "4.0"
