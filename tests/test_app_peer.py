@@ -12,8 +12,6 @@ import signal
 import sys
 import textwrap
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -149,14 +147,6 @@ def test_a_missing_executable_is_unavailable() -> None:
 # -- bad apps (stand-in scripts, labelled as such) ----------------------------------------------
 
 
-@pytest.fixture
-def sock_dir() -> Iterator[Path]:
-    path = Path("/tmp") / f"ap-{uuid.uuid4().hex[:8]}"  # short: sun_path is 108 bytes
-    path.mkdir()
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
 def stand_in(tmp_path: Path, body: str) -> str:
     """A stand-in app (a Python script), not any real memif implementation."""
     script = tmp_path / "stand_in_app"
@@ -290,11 +280,11 @@ def on_path(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.usefixtures("on_path")
 @pytest.mark.parametrize("role", [Role.MASTER, Role.SLAVE], ids=["master", "slave"])
-def test_our_responder_process_as_an_app(sock_dir: Path, role: Role) -> None:
+def test_our_responder_process_as_an_app(memif_socket_dir: Path, role: Role) -> None:
     """Our own ``memif-harness responder`` (a real process of this project) run as an app."""
     peer = AppPeer(load_apps(EXAMPLES)["responder"])
     assert peer.version() == __version__
-    spec = InterfaceSpec(role=role, socket=str(sock_dir / "r.sock"), id=2, secret="k",
+    spec = InterfaceSpec(role=role, socket=str(memif_socket_dir / "r.sock"), id=2, secret="k",
                          ip=f"{PEER_IP}/24", mac=PEER_MAC)
     link = open_link(peer, spec)
     try:
@@ -330,11 +320,11 @@ def _testpmd(name: str) -> AppPeer:
 
 
 @pytest.mark.parametrize("role", [Role.MASTER, Role.SLAVE], ids=["master", "slave"])
-def test_testpmd_as_a_plain_app_io(sock_dir: Path, role: Role) -> None:
+def test_testpmd_as_a_plain_app_io(memif_socket_dir: Path, role: Role) -> None:
     """DPDK testpmd run as an app (non-interactive, --auto-start --forward-mode=io), stopped
     by Enter on its stdin; its version from its own ``-v`` output."""
     peer = _testpmd("testpmd-io")
-    link = open_link(peer, InterfaceSpec(role=role, socket=str(sock_dir / "t.sock"), id=1))
+    link = open_link(peer, InterfaceSpec(role=role, socket=str(memif_socket_dir / "t.sock"), id=1))
     try:
         assert peer.version() == "unknown" or re.fullmatch(r"\d+\.\d+\S*", peer.version())
         assert link.endpoint.details().remote_inst_name.startswith("DPDK")
@@ -350,9 +340,9 @@ def test_testpmd_as_a_plain_app_io(sock_dir: Path, role: Role) -> None:
     assert "Press enter to exit" in iface.output  # type: ignore[attr-defined]
 
 
-def test_testpmd_as_a_plain_app_macswap(sock_dir: Path) -> None:
+def test_testpmd_as_a_plain_app_macswap(memif_socket_dir: Path) -> None:
     peer = _testpmd("testpmd-macswap")
-    link = open_link(peer, InterfaceSpec(role=Role.MASTER, socket=str(sock_dir / "m.sock")))
+    link = open_link(peer, InterfaceSpec(role=Role.MASTER, socket=str(memif_socket_dir / "m.sock")))
     try:
         link.forward("macswap")
         frames = [make_frame(seq, 64) for seq in range(32)]
