@@ -372,3 +372,26 @@ def test_the_readme_describes_libmemif_as_its_preset(tmp_path: Path) -> None:
         match = desc.version_regex.search(version)
         assert match is not None
         assert match.group(1) == "4.0"
+
+
+def test_children_an_app_leaves_behind_are_stopped_with_it() -> None:
+    """A shell wrapper that dies on SIGTERM but leaves its child holding the output pipe."""
+    peer = AppPeer(app("sh -c 'sleep 60 & echo ready {socket}; wait'", ready_line="ready"))
+    iface = peer.create_interface(InterfaceSpec(role=Role.SLAVE, socket="@kids"))
+    start = time.monotonic()
+    peer.stop()
+    assert time.monotonic() - start < 4
+    assert wait_for(lambda: not _running_in_group(iface.process.pid), 3)
+
+
+def _running_in_group(pgid: int) -> list[int]:
+    """Pids of processes (not zombies) in process group ``pgid``, from /proc."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            pids.append(int(stat.parent.name))
+    return pids
