@@ -7,6 +7,7 @@ It runs pytest in-process on the ``suites/`` directory of this checkout with the
     memif-harness run                                  # every peer found
     memif-harness run --peer testpmd --require-peer testpmd --report reports/dpdk.json
     memif-harness run --vpp-image memif-harness/vpp:26.06 --peer vpp -k D1
+    memif-harness run --app-file examples/apps.toml --peer app:responder   # any memif app
     memif-harness run -- -n 2                          # args after -- go to pytest
 
 Exit status: pytest's (0: every test passed or skipped; 1: failures; 2: interrupted;
@@ -84,6 +85,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     peers.add_argument(
         "--libmemif-app", metavar="PATH", help="libmemif icmp_responder binary (env LIBMEMIF_APP)"
     )
+    peers.add_argument(
+        "--app-cmd", metavar="CMD",
+        help="any memif app as peer 'app': its command line with placeholders ({role} "
+        "{socket} {id} {secret} {ip} {mac} {queues} {ring_size} {buffer_size} ...)",
+    )
+    peers.add_argument(
+        "--app-set", action="append", default=[], metavar="KEY=VALUE",
+        help="a key of the --app-cmd app's description (frames=io, ready_line=REGEX ...)",
+    )
+    peers.add_argument(
+        "--app-file", metavar="TOML",
+        help="[app.NAME] descriptions of memif apps, each a peer app:NAME",
+    )
     out = parser.add_argument_group("output and selection")
     out.add_argument(
         "--report",
@@ -157,12 +171,15 @@ def pytest_args(
         ("--vpp-bin", args.vpp_bin), ("--vppctl", args.vppctl), ("--vpp-image", args.vpp_image),
         ("--vpp-plugin-path", args.vpp_plugin_path), ("--vpp-api-dir", args.vpp_api_dir),
         ("--testpmd", args.testpmd), ("--libmemif-app", args.libmemif_app),
+        ("--app-cmd", args.app_cmd), ("--app-file", args.app_file),
         ("--junitxml", args.junitxml),
     ):
         if value:  # empty strings (e.g. tox's {env:VPP_IMAGE:}) mean "not given"
             argv += [opt, str(value)]
     if args.vpp_privileged:
         argv.append("--vpp-privileged")
+    for setting in args.app_set or []:
+        argv += ["--app-set", setting]
     if args.keyword:
         argv += ["-k", args.keyword]
     if args.markexpr:
@@ -177,9 +194,24 @@ def choose_peers(
     """(peers to run, unknown names). Default: every peer found; required peers always."""
     asked = split_names(args.peer)
     required = split_names(args.require_peer)
-    unknown = [n for n in dict.fromkeys(asked + required) if n not in mreport.PEERS]
+    known = {*mreport.PEERS, "app", *(p.name for p in found)}
+    unknown = [n for n in dict.fromkeys(asked + required) if n not in known]
     chosen = asked or [p.name for p in found if p.available]
     return chosen + [n for n in required if n not in chosen], unknown
+
+
+def app_peers(args: argparse.Namespace) -> list[mreport.PeerStatus]:
+    """The app peers of ``--app-cmd`` and ``--app-file`` (ValueError for a bad file); whether
+    each one's program exists is for its tests to find out."""
+    found = []
+    if args.app_cmd:
+        found.append(mreport.PeerStatus("app", True, detail=args.app_cmd))
+    if args.app_file:
+        from memif_harness_fixtures.peers.app import load_apps, peer_name  # noqa: PLC0415
+
+        found += [mreport.PeerStatus(peer_name(name), True, detail=" ".join(app.cmd.split()))
+                  for name, app in load_apps(args.app_file).items()]
+    return found
 
 
 def describe_exit(code: int) -> str:
@@ -206,11 +238,16 @@ def main(args: argparse.Namespace, console: Console | None = None) -> int:
         testpmd=args.testpmd, vpp_bin=args.vpp_bin, vpp_image=args.vpp_image,
         libmemif_app=args.libmemif_app,
     )
+    try:
+        found += app_peers(args)
+    except ValueError as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}")
+        return EXIT_NO_SUITES
     peers, unknown = choose_peers(args, found)
     if unknown:
         err.print(
             f"[bold red]error:[/] unknown peer(s) {escape(', '.join(unknown))}; "
-            f"known: {', '.join(mreport.PEERS)}"
+            f"known: {', '.join(p.name for p in found)}"
         )
         return EXIT_NO_SUITES
 

@@ -10,27 +10,10 @@ from collections.abc import Callable
 import pytest
 
 from memif_harness.memif.protocol.constants import Role
-from memif_harness_fixtures.links import (
-    DELETED,
-    PEER_SAW_DELETED,
-    REPORTS_OUR_NAMES,
-    UNMATCHED_ID,
-    WRONG_SECRET,
-    Link,
-    wait_for,
-)
+from memif_harness_fixtures.links import Link, expectation, wait_for
 from memif_harness_fixtures.peers.base import DETAIL_KEYS
 
 LinkFactory = Callable[..., Link]
-
-#: How each peer names itself in HELLO/INIT (our endpoint's ``remote_inst_name``).
-INSTANCE_PREFIX = {
-    "python": "memif-harness",
-    "testpmd": "DPDK",
-    "vpp": "VPP",
-    "libmemif": "icmp_responder",
-}
-
 
 @pytest.mark.scenario("H1", "H2")
 def test_link_up_and_names(memif_link: Link) -> None:
@@ -40,13 +23,15 @@ def test_link_up_and_names(memif_link: Link) -> None:
     assert link.peer_interface.is_up()
     ours = link.endpoint.details()
     assert ours.link_up
-    assert ours.remote_inst_name.startswith(INSTANCE_PREFIX[link.peer_name]), ours
+    prefix = expectation(link.peer, "inst_name", None)
+    if prefix is not None:
+        assert ours.remote_inst_name.startswith(prefix), ours
     if link.peer_name == "python":
         assert ours.remote_if_name == f"python-{link.peer_role.name.lower()}{link.spec.id}"
     theirs = link.peer_interface.details()
     assert set(DETAIL_KEYS) <= theirs.keys(), theirs
     assert theirs["link_up"] is True, theirs
-    if REPORTS_OUR_NAMES[link.peer_name]:  # the peer reports our names back
+    if expectation(link.peer, "reports_our_names", False):  # the peer reports our names back
         assert theirs["remote_if_name"] == ours.if_name, theirs
         assert theirs["remote_inst_name"] == ours.inst_name, theirs
     else:
@@ -65,7 +50,7 @@ def test_i9_wrong_secret_rejected_with_peers_string(
     iface = link.endpoint.interface
     assert wait_for(lambda: iface.remote_reason != "", 10.0), (
         f"no DISCONNECT from {peer_name} (local reason {iface.local_reason!r})")
-    assert iface.remote_reason == WRONG_SECRET[peer_name]
+    assert iface.remote_reason == expectation(link.peer, "wrong_secret")
     assert not link.endpoint.connected
 
 
@@ -77,7 +62,7 @@ def test_i2_unmatched_id_rejected(
     """I2: the peer (master, id 5) rejects our INIT for id 6 (libmemif closes silently)."""
     link = link_factory(peer_name, role=peer_role, id=5, wait=False, ours={"id": 6})
     iface = link.endpoint.interface
-    expected = UNMATCHED_ID[peer_name]
+    expected = expectation(link.peer, "unmatched_id")
     if expected:
         assert wait_for(lambda: iface.remote_reason != "", 10.0), (
             f"no DISCONNECT from {peer_name} (local reason {iface.local_reason!r})")
@@ -92,11 +77,13 @@ def test_i2_unmatched_id_rejected(
 def test_l5_delete_on_our_side_seen_by_peer(memif_link: Link) -> None:
     """L5: deleting our interface sends DISCONNECT "interface deleted"; the peer goes down."""
     link = memif_link
+    if not expectation(link.peer, "reports_link_state", True):
+        pytest.skip(f"{link.peer_name} does not say when its link goes down (up_line/down_line)")
     link.close_endpoint()
     assert wait_for(lambda: not link.peer_interface.is_up(), 10.0), "peer still reports link up"
     details = link.peer_interface.details()
     assert details["link_up"] is False, details
-    assert details["remote_reason"] == PEER_SAW_DELETED[link.peer_name], details
+    assert details["remote_reason"] == expectation(link.peer, "peer_saw_deleted"), details
 
 
 @pytest.mark.scenario("L5")
@@ -107,7 +94,7 @@ def test_l5_delete_on_peer_side_seen_by_us(memif_link: Link) -> None:
     link.delete_peer_interface()
     iface = link.endpoint.interface
     assert wait_for(lambda: not link.endpoint.connected, 10.0), "our link still up"
-    expected = DELETED.get(link.peer_name)
+    expected = expectation(link.peer, "deleted", None)
     if expected:
         assert wait_for(lambda: iface.remote_reason != "", 5.0), (
             f"no DISCONNECT reason (local reason {iface.local_reason!r})")

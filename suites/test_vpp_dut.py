@@ -24,7 +24,7 @@ from memif_harness import Endpoint, EventLoop, traffic
 from memif_harness.memif.protocol.constants import Mode, Role
 from memif_harness_fixtures.links import Link, make_frame, wait_for
 from memif_harness_fixtures.peers.base import InterfaceSpec, PeerError
-from memif_harness_fixtures.peers.libmemif import listening
+from memif_harness_fixtures.peers.sockets import listening
 from memif_harness_fixtures.peers.vpp import VppPeer
 from memif_harness_fixtures.peers.vpp_api import (
     AUTO_SOCKET_ID,

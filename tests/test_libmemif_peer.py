@@ -25,6 +25,7 @@ from memif_harness.memif.protocol.constants import Role
 from memif_harness.traffic.frames import internet_checksum
 from memif_harness_fixtures.links import Link, open_link, wait_for
 from memif_harness_fixtures.peers import libmemif
+from memif_harness_fixtures.peers.app import AppInterface
 from memif_harness_fixtures.peers.base import InterfaceSpec, PeerError, PeerUnavailable
 from memif_harness_fixtures.peers.libmemif import (
     DEFAULT_IP,
@@ -32,10 +33,9 @@ from memif_harness_fixtures.peers.libmemif import (
     LibmemifPeer,
     LibmemifUnsupported,
     app_messages,
-    listening,
     parse_version,
-    remove_stale_socket,
 )
+from memif_harness_fixtures.peers.sockets import listening, remove_stale_socket
 
 DATA = Path(__file__).parent / "data" / "libmemif"
 APP = os.environ.get("LIBMEMIF_APP")
@@ -112,7 +112,8 @@ def test_specs_the_app_cannot_do(tmp_path: Path) -> None:
     peer = LibmemifPeer(_fake_app(tmp_path))
     with pytest.raises(LibmemifUnsupported, match="socket path over 107 bytes"):
         peer.create_interface(InterfaceSpec(role=Role.SLAVE, socket="/" + "x" * 107))
-    with pytest.raises(LibmemifUnsupported, match="ring size 2\\^12, buffer size 4096"):
+    with pytest.raises(LibmemifUnsupported,
+                       match=r"ring size 4096 \(\{ring_size\}\), buffer size 4096"):
         peer.create_interface(InterfaceSpec(role=Role.SLAVE, socket="@x", log2_ring_size=12,
                                             buffer_size=4096))
     assert peer.interfaces == []
@@ -252,8 +253,9 @@ def test_exit_after_disconnect_is_normal_a_crash_is_not(
     assert wait_for(lambda: not nobuf.alive(), 5)
     assert nobuf.process.returncode == 0
     assert not nobuf.finished()  # status 0, but no disconnect: it gave up
-    assert nobuf.why_exited() == ("exited with status 0: memif_rx_burst: Not enough memif "
-                                  "buffers. There are unreceived data in shared memory.")
+    assert nobuf.why("ended").endswith(
+        "ended, exit status 0; its last lines:\n  | INFO: memif connected!\n  | INFO: "
+        "memif_rx_burst: Not enough memif buffers. There are unreceived data in shared memory.")
     assert not peer.alive()
     peer.stop()
 
@@ -263,10 +265,12 @@ def test_an_app_that_exits_at_start_says_why(
 ) -> None:
     monkeypatch.setenv("FAKE_MODE", "no_dir")
     peer = LibmemifPeer(_fake_app(tmp_path, FAKE))
-    with pytest.raises(PeerError, match=r"did not listen on /nonexistent/m.sock \(exited with "
-                       r"status 4: memif_create_socket: Socket file does not exist\)"):
+    with pytest.raises(PeerError, match=r"-s /nonexistent/m.sock .*\) did not listen on "
+                       r"/nonexistent/m.sock \(it exited\), exit status 4; its last lines:\n"
+                       r"  \| INFO: memif_create_socket: Socket file does not exist"):
         peer.create_interface(InterfaceSpec(role=Role.MASTER, socket="/nonexistent/m.sock"))
-    with pytest.raises(PeerError, match=r"exited at start.*status 4: memif_create_socket"):
+    with pytest.raises(PeerError, match=r"exited at start \(it exited\), exit status 4; its "
+                       r"last lines:\n  \| INFO: memif_create_socket"):
         peer.create_interface(InterfaceSpec(role=Role.SLAVE, socket="/nonexistent/s.sock"))
     assert peer.interfaces == []
     peer.stop()
@@ -281,8 +285,8 @@ def test_wait_up_reports_the_last_output_of_an_app_that_gave_up(
     peer = LibmemifPeer(_fake_app(tmp_path, FAKE))
     iface = peer.create_interface(InterfaceSpec(role=Role.SLAVE, socket="@late"))
     start = time.monotonic()
-    with pytest.raises(PeerError, match=r"exited with status 3: memif_connect: late failure "
-                       r"before the link came up"):
+    with pytest.raises(PeerError, match=r"exited before the link came up, exit status 3; "
+                       r"its last lines:\n  \| INFO: memif_connect: late failure"):
         iface.wait_up(5)
     assert time.monotonic() - start < 2.0
     peer.stop()
@@ -373,7 +377,7 @@ def test_real_one_link_per_process_and_socket_cleanup(real_peer: LibmemifPeer,
     spec = InterfaceSpec(role=Role.MASTER, socket=str(path))
     link = open_link(real_peer, spec)
     iface = link.peer_interface
-    assert isinstance(iface, libmemif.LibmemifInterface)
+    assert isinstance(iface, AppInterface)
     link.close_endpoint()  # our DISCONNECT: the app reports it and exits 0
     assert wait_for(iface.finished, 5), iface.diag()
     assert real_peer.alive()
@@ -405,7 +409,7 @@ def test_real_more_than_256_waiting_frames_end_the_app(real_peer: LibmemifPeer, 
     link = open_link(real_peer, spec)
     try:
         iface = link.peer_interface
-        assert isinstance(iface, libmemif.LibmemifInterface)
+        assert isinstance(iface, AppInterface)
         request = bytes(Ether(dst=PEER_MAC, src=OUR_MAC) / IP(src=OUR_IP, dst=PEER_IP)
                         / ICMP(type=8, id=1, seq=1))
         link.endpoint.send([request] * 257, timeout=3)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -128,6 +129,7 @@ def test_markers_registered_for_strict_markers(pytester: pytest.Pytester) -> Non
 
 PROPERTIES_CONFTEST = """
 import json
+import sys
 
 def pytest_runtest_logreport(report):
     if report.when == "call":
@@ -328,3 +330,40 @@ def test_a_peers_diagnostics_are_shown_once_per_peer_start(pytester: pytest.Pyte
     for d in artifacts.iterdir():  # every test's diagnostics.json is complete
         diag = json.loads((d / "diagnostics.json").read_text())
         assert "EAL: probe failed line 7" in diag["memif peer error: output"]
+
+
+APPS_TOML = """
+[app.echo]
+cmd = "{exe} {{socket}}"
+frames = "io"
+[app.sink]
+like = "echo"
+frames = "sink"
+"""
+
+
+def test_app_peers_from_the_command_line_and_a_file(pytester: pytest.Pytester) -> None:
+    """``--app-cmd`` makes peer ``app``, ``--app-file`` one ``app:NAME`` each; both join the
+    default selection; bad descriptions are usage errors; ``--peer app`` without
+    ``--app-cmd`` skips saying how to give one."""
+    pytester.makepyfile("def test_link(memif_link):\n    pass\n")
+    (pytester.path / "apps.toml").write_text(APPS_TOML.format(exe=sys.executable))
+    result = _run(pytester, "--collect-only", "-q", "--app-cmd", "my-cnf {socket}",
+                  "--app-file", "apps.toml")
+    links = [line.split("[", 1)[1].rstrip("]") for line in result.stdout.lines if "[" in line]
+    assert links[-6:] == [f"{p}-peer_{r}" for p in ("app", "app:echo", "app:sink")
+                          for r in ("master", "slave")]
+    result = _run(pytester, "--collect-only", "-q", "--app-file", "apps.toml",
+                  "--peer", "app:sink", "-m", "peer(name='app:sink')")
+    assert sum("::test_link[app:sink-peer_" in line for line in result.stdout.lines) == 2
+    result = _run(pytester, "--collect-only", "-q", "--app-cmd", "x {sockte}")
+    assert result.ret != 0
+    result.stderr.fnmatch_lines(["*unknown placeholder(s)*sockte*"])
+    result = _run(pytester, "--collect-only", "-q", "--app-set", "frames=io")
+    result.stderr.fnmatch_lines(["*--app-set needs --app-cmd*"])
+    result = _run(pytester, "--peer", "app", "-rs")
+    result.assert_outcomes(skipped=2)
+    result.stdout.fnmatch_lines(["*peer app unavailable: no app 'app' configured*--app-cmd*"])
+    result = _run(pytester, "--peer", "app", "--app-cmd", "no-such-memif-cnf {socket}", "-rs")
+    result.assert_outcomes(skipped=2)
+    result.stdout.fnmatch_lines(["*'no-such-memif-cnf' not found*"])

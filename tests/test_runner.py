@@ -256,3 +256,26 @@ def test_default_peers_are_not_required(tmp_path: Path) -> None:
     argv = runner.pytest_args(parse(), tmp_path, ["python", "testpmd"])
     assert "--require-peer" not in argv
     assert argv.count("--peer") == 2
+
+
+def test_app_peers_are_passed_listed_and_chosen(tmp_path: Path) -> None:
+    apps = tmp_path / "apps.toml"
+    apps.write_text('[app.cnf]\ncmd = "my-cnf --socket {socket}"\n')
+    args = parse("--app-cmd", "x {socket}", "--app-set", "frames=io", "--app-set",
+                 'ready_line="up"', "--app-file", str(apps))
+    argv = runner.pytest_args(args, tmp_path, ["app", "app:cnf"])
+    text = " ".join(argv)
+    assert "--peer app --peer app:cnf" in text
+    assert argv[argv.index("--app-cmd") + 1] == "x {socket}"
+    assert argv[argv.index("--app-file") + 1] == str(apps)
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--app-set"] == [
+        "frames=io", 'ready_line="up"']
+    found = [*mreport.detect_peers(testpmd="/nonexistent/x"), *runner.app_peers(args)]
+    assert [(p.name, p.detail) for p in found[-2:]] == [
+        ("app", "x {socket}"), ("app:cnf", "my-cnf --socket {socket}")]
+    assert runner.choose_peers(parse("--peer", "app:cnf"), found) == (["app:cnf"], [])
+    assert "app:cnf" in runner.choose_peers(parse(), found)[0]
+    assert runner.choose_peers(parse("--peer", "app:other"), found)[1] == ["app:other"]
+    apps.write_text('[app.cnf]\ncmd = "my-cnf {sock}"\n')
+    with pytest.raises(ValueError, match="unknown placeholder"):
+        runner.app_peers(args)
