@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from memif_harness.report import catalogue, diff
+from memif_harness.conformance import catalogue
+from memif_harness.report import diff
 from memif_harness.report.html import write_html
 
 from .test_report_views import sample

@@ -15,7 +15,7 @@ import pytest
 from rich.console import Console
 
 from memif_harness import report as mreport
-from memif_harness.report import catalogue
+from memif_harness.conformance import catalogue
 from memif_harness.report.html import to_html, write_html
 from memif_harness.report.junit import to_junit
 from memif_harness.report.merge import load_many, merge

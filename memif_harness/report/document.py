@@ -11,7 +11,7 @@ from typing import Any, Final
 
 import jsonschema
 
-from . import catalogue
+from ..conformance import catalogue
 
 Report = dict[str, Any]
 Record = dict[str, Any]

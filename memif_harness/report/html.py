@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote
 
-from . import catalogue
+from ..conformance import catalogue
 from .build import RowKey, cell_records, peer_summaries
 from .compare import Change, ReportDiff
 from .document import NO_PEER, OUTCOMES, SEVERITY, Record, Report

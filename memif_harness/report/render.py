@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from . import catalogue
+from ..conformance import catalogue
 from .build import column_key, peer_summaries, test_name
 from .document import BAD, NO_PEER, OUTCOMES, Record, Report
 

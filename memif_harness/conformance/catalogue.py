@@ -1,8 +1,8 @@
 """The conformance scenario catalogue (ids, families, one-line titles), shipped as data.
 
 ``catalogue.json`` was generated once from section B of ``shared/reference/scenarios.md``
-(the ids are stable); the report shows every id, so gaps in coverage are visible. The
-conformance engine will own a scenario registry later; until then this file is the list.
+(the ids are stable). The conformance engine's registry (:mod:`.registry`) says how each id
+runs; the reports show every id, so gaps in coverage are visible.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ class Scenario:
 
 @functools.cache
 def _load() -> tuple[dict[str, str], tuple[Scenario, ...]]:
-    text = resources.files("memif_harness.report").joinpath("catalogue.json").read_text("utf-8")
+    source = resources.files("memif_harness.conformance").joinpath("catalogue.json")
+    text = source.read_text("utf-8")
     data = json.loads(text)
     families = {f["prefix"]: f["name"] for f in data["families"]}
     scenarios = tuple(Scenario(s["id"], s["family"], s["title"]) for s in data["scenarios"])
