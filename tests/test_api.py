@@ -457,7 +457,9 @@ def test_local_misuse_of_the_data_path(memif: Memif, sock_path: str) -> None:
     with pytest.raises(LocalProtocolError):
         slave.send(0, [b""])  # empty frame
     with pytest.raises(LocalProtocolError):
-        slave.send(0, [b"x" * 2048 * 5])  # can never fit a 4-slot ring
+        slave.buffer_alloc(0, 1, 2048 * 5)  # can never fit a 4-slot ring
+    assert slave.send(0, [b"x" * 2048 * 5]) == 1  # send drops it and counts it
+    assert slave.get_details().tx_queues[0].oversize == 1
     assert slave.send(0, []) == 0
     with pytest.raises(LocalProtocolError):
         slave.buffer_alloc(0, 0)

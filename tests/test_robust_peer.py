@@ -21,12 +21,15 @@ import pytest
 from memif_harness.apps.responder import Responder, ResponderConfig
 from memif_harness.memif.protocol import wire
 from memif_harness.memif.protocol.constants import RingType, Role
-from memif_harness.memif.runtime.endpoint import Endpoint
+from memif_harness.memif.runtime.endpoint import Endpoint, EventLoop
 from memif_harness.traffic import icmp, send_and_expect
 from tests.test_hostile_peer import (
+    Master,
     Raw,
     SlaveMemory,
     connect,
+    fd_count,
+    finish,
     handshake,
     wait_for,
 )
@@ -132,4 +135,66 @@ def test_responder_survives_data_path_violation(running: RunningResponder, attac
     assert iface is not None
     assert iface.get_details().counters.protocol_errors == 1
     assert any(line.startswith(f"disconnected: {expected}") for line in running.log), running.log
+    running.check_serves_a_good_peer()
+
+
+# -- 2. a frame that cannot fit the peer's buffers is dropped and counted ----------------------
+
+
+@pytest.fixture
+def master(sock_dir: Path) -> Iterator[Master]:
+    m = Master(str(sock_dir / "m.sock"))
+    yield m
+    m.close()
+
+
+def test_master_drops_frame_that_cannot_fit_tiny_postings(master: Master) -> None:
+    baseline = fd_count()
+    raw = master.connect()
+    mem = master.memory()
+    handshake(raw, mem.steps())
+    assert wait_for(lambda: master.iface.link_up)
+    ring = mem.rings[M2S, 0]
+    ring.desc["length"][:] = 1  # 16 one-byte buffers: a 1242-byte frame can never fit
+    ring.head = 16
+    del ring
+    assert master.iface.send(0, [b"x" * 1242, b"y"]) == 2  # dropped, then the 1-byte one sent
+    details = master.iface.get_details()
+    assert details.link_up
+    assert (details.tx_queues[0].oversize, details.tx_queues[0].packets) == (1, 1)
+    raw.close()
+    finish(master, baseline, 0, bound=False)
+
+
+def test_slave_drops_frame_larger_than_its_ring(sock_dir: Path) -> None:
+    path = str(sock_dir / "s.sock")
+    with EventLoop() as loop:
+        m = Endpoint("master", path, loop=loop)
+        s = Endpoint("slave", path, log2_ring_size=4, loop=loop)
+        s.wait_connected(5)
+        # 16 slots of 2048 bytes hold at most 32 KiB
+        assert s.interface.send(0, [b"x" * 40000, b"z" * 60]) == 2
+        assert [len(f) for f in m.recv(2, timeout=2)] == [60]
+        assert s.details().tx_queues[0].oversize == 1
+        assert s.connected
+        s.close()
+        m.close()
+
+
+@pytest.mark.parametrize("running", ["internal", "threads"], indirect=True)
+def test_responder_drops_reply_that_cannot_fit(running: RunningResponder) -> None:
+    raw, mem = running.raw_slave()
+    ring = mem.rings[M2S, 0]
+    ring.desc["length"][:] = 1
+    ring.head = 16
+    del ring
+    _echo_request(mem)
+    iface = running.responder.interface
+    assert iface is not None
+    assert wait_for(lambda: iface.link_up and iface.get_details().tx_queues[0].oversize == 1)
+    assert running.thread.is_alive()
+    assert running.responder.connected.is_set()
+    raw.close()
+    mem.close()
+    assert wait_for(lambda: not running.responder.connected.is_set())
     running.check_serves_a_good_peer()

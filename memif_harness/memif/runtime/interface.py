@@ -68,6 +68,7 @@ class QueueDetails:
     bytes: int
     bad_descriptors: int
     ring_full: int
+    oversize: int
     interrupts: int
 
 
@@ -368,7 +369,8 @@ class Interface:
             return sent
 
     def send(self, qid: int, frames: Sequence[BytesLike]) -> int:
-        """Copy whole frames onto transmit queue ``qid``; returns how many fit."""
+        """Copy whole frames onto transmit queue ``qid``; returns how many were consumed:
+        placed, or dropped (``oversize``) because they can never fit the ring."""
         with self._tx(qid) as txq:
             sent = txq.send(frames)
             txq.notify()
@@ -393,6 +395,7 @@ class Interface:
                     bytes=q.stats.bytes,
                     bad_descriptors=q.stats.bad_descriptors,
                     ring_full=q.stats.ring_full,
+                    oversize=q.stats.oversize,
                     interrupts=q.stats.interrupts,
                 )
 
