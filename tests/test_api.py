@@ -148,7 +148,7 @@ def test_create_and_delete(memif: Memif, sock_path: str) -> None:
     assert wait_until(lambda: not slave.link_up, memif, 2)
     memif.delete(slave)
     memif.delete(slave)  # idempotent
-    assert memif.watched_fds() == [memif._timer.fd]
+    assert memif.watched_fds() == [memif._timer.fd, memif._housekeeping.fd]
 
 
 def test_second_runtime_cannot_listen_on_an_active_socket(sock_path: str) -> None:

@@ -10,8 +10,12 @@ from :mod:`tests.test_hostile_peer`.
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +37,7 @@ from tests.test_hostile_peer import (
     handshake,
     wait_for,
 )
+from tests.test_responder import stop_responder
 
 S2M, M2S = RingType.S2M, RingType.M2S
 RESPONDER_IP = "192.168.1.1"
@@ -198,3 +203,90 @@ def test_responder_drops_reply_that_cannot_fit(running: RunningResponder) -> Non
     mem.close()
     assert wait_for(lambda: not running.responder.connected.is_set())
     running.check_serves_a_good_peer()
+
+
+# -- 3. fd exhaustion and what one handshake may hold ------------------------------------------
+
+
+#: The responder CLI with at most 40 fds (the soft RLIMIT_NOFILE lowered first).
+LOW_FD_RESPONDER = (
+    "import resource, sys\n"
+    "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+    "resource.setrlimit(resource.RLIMIT_NOFILE, (40, hard))\n"
+    "from memif_harness.cli import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
+
+
+def _connect_within(path: str, timeout: float) -> socket.socket | None:
+    """A connection, retried while the listener's backlog is full; None after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        sock.setblocking(False)
+        try:
+            sock.connect(path)
+        except BlockingIOError:
+            sock.close()
+            time.sleep(0.01)
+            continue
+        return sock
+    return None
+
+
+def test_responder_survives_emfile_on_accept(sock_dir: Path) -> None:
+    path = str(sock_dir / "emfile.sock")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", LOW_FD_RESPONDER, "responder", "--role=master", f"--socket={path}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    idle: list[socket.socket] = []
+    try:
+        assert proc.stdout is not None
+        assert "responder:" in proc.stdout.readline()
+        for _ in range(60):  # idle connections, until its accept backlog stays full
+            sock = _connect_within(path, 0.5)
+            if sock is None:
+                break
+            idle.append(sock)
+        assert len(idle) > 30
+        assert not wait_for(lambda: proc.poll() is not None, 1.0), proc.stdout.read()
+        for sock in idle:
+            sock.close()
+        idle = []
+        with Endpoint("slave", path) as endpoint:
+            endpoint.wait_connected(10)
+            send_and_expect(endpoint, None, icmp(1, 5, 98, dst_ip=RESPONDER_IP), "icmp-echo")
+        status, out = stop_responder(proc)
+        assert status == 0, out
+        assert "accept failed: Too many open files" in out, out
+    finally:
+        for sock in idle:
+            sock.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_one_handshake_holds_a_bounded_number_of_fds(master: Master) -> None:
+    baseline = fd_count()
+    raw = master.connect()
+    mem = master.memory()
+    raw.send(wire.Init(id=0, name="hoarder"))
+    raw.expect(wire.Ack)
+    raw.send(wire.AddRegion(index=0, size=mem.layout.size), [mem.region.fd])
+    raw.expect(wire.Ack)
+    efd = mem.efds[S2M, 0]
+    reason = ""
+    for index in range(255):
+        raw.send(wire.AddRing(flags=1, index=index, region=0, log2_ring_size=4), [efd])
+        msg = raw.recv()
+        if isinstance(msg, wire.Disconnect):
+            reason = msg.reason
+            break
+        assert isinstance(msg, wire.Ack)
+    assert reason == "too many fds before CONNECT (limit 128)"
+    assert index == 127  # 1 region + 127 rings held, the 129th fd refused
+    finish(master, baseline, 0, bound=True)

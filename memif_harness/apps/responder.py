@@ -272,9 +272,14 @@ class Responder:
                 on_fd_update=self._on_fd_update,
                 app_name="icmp_responder",
                 reconnect_period=cfg.reconnect_period,
+                on_notice=self.log,
             )
         else:
-            memif = Memif(app_name="icmp_responder", reconnect_period=cfg.reconnect_period)
+            memif = Memif(
+                app_name="icmp_responder",
+                reconnect_period=cfg.reconnect_period,
+                on_notice=self.log,
+            )
         self._memif = memif
         try:
             iface = memif.create(

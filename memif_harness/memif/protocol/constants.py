@@ -17,6 +17,10 @@ MAX_REGIONS = 255
 MAX_RINGS = 255
 MAX_LOG2_RING_SIZE = 14
 MAX_BUFFER_SIZE = 65535
+#: Most fds (regions + rings) a master holds for one handshake before CONNECT: enough for
+#: 1 region and 63 queue pairs, or a zero-copy peer's many regions; a peer that parks more
+#: is refused ("too many fds before CONNECT"), so one connection cannot exhaust our fds.
+MAX_HANDSHAKE_FDS = 128
 #: Longest NEXT chain we follow before calling a descriptor chain malformed.
 MAX_CHAIN = 256
 #: Per-descriptor length limit VPP applies in ethernet mode (ETHERNET_MAX_PACKET_BYTES).

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..protocol.config import InterfaceConfig
-from ..protocol.constants import DEFAULT_RECONNECT_PERIOD, Role, RxMode
+from ..protocol.constants import DEFAULT_RECONNECT_PERIOD, MAX_HANDSHAKE_FDS, Role, RxMode
 from ..protocol.control import ControlChannel
 from ..protocol.errors import ErrorCode, MemifError, RemoteProtocolError
 from ..protocol.events import (
@@ -46,12 +46,27 @@ FD_EVENT_MOD = 16
 #: ``on_fd_update(fd, events)``: start (READ/WRITE) or stop (DEL) watching ``fd``.
 FdUpdate = Callable[[int, int], None]
 
+#: Seconds a listener stops accepting after ``accept`` failed (EMFILE: out of fds).
+ACCEPT_BACKOFF = 0.5
+#: Period of the housekeeping timer while it has work (paused listeners).
+_HOUSEKEEPING_PERIOD = 0.1
+
+
+@dataclasses.dataclass
+class RuntimeCounters:
+    """What the runtime refused or survived, over its lifetime (no interface to count it)."""
+
+    #: ``accept`` failures (EMFILE, ENFILE, ENOMEM ...); each pauses the listener.
+    accept_errors: int = 0
+
 
 @dataclasses.dataclass
 class _Listener:
     sock: socket.socket
     path: str
     interfaces: dict[int, Interface] = dataclasses.field(default_factory=dict)
+    #: While accepts are paused: the monotonic time to resume them.
+    resume_at: float | None = None
 
 
 @dataclasses.dataclass
@@ -71,9 +86,17 @@ class Memif:
         on_fd_update: FdUpdate | None = None,
         app_name: str = "memif-harness",
         reconnect_period: float = DEFAULT_RECONNECT_PERIOD,
+        *,
+        max_handshake_fds: int = MAX_HANDSHAKE_FDS,
+        on_notice: Callable[[str], None] | None = None,
     ) -> None:
         self.app_name = app_name
         self.reconnect_period = reconnect_period
+        self.max_handshake_fds = max_handshake_fds
+        #: Told, in one line, about every connection refused or dropped without an
+        #: interface to report it, and every accept failure.
+        self.on_notice = on_notice or (lambda _line: None)
+        self.counters = RuntimeCounters()
         self.lock = threading.RLock()
         self._on_fd_update = on_fd_update
         self._epoll = select.epoll() if on_fd_update is None else None
@@ -85,6 +108,8 @@ class Memif:
         self._cancelled = False
         self._timer = transport.TimerFd()
         self._watch(self._timer.fd, self._on_timer)
+        self._housekeeping = transport.TimerFd()
+        self._watch(self._housekeeping.fd, self._on_housekeeping)
         if self._epoll is not None:
             self._epoll.register(self._cancel, select.EPOLLIN)
 
@@ -251,8 +276,9 @@ class Memif:
                 self.delete(iface)
             for pending in list(self._conns.values()):
                 self._drop_pending(pending)
-            self._unwatch(self._timer.fd)
-            self._timer.close()
+            for timer in (self._timer, self._housekeeping):
+                self._unwatch(timer.fd)
+                timer.close()
             if self._epoll is not None:
                 self._epoll.close()
             with contextlib.suppress(OSError):
@@ -272,11 +298,37 @@ class Memif:
             if not iface.connected:
                 self.request_connection(iface)
 
+    def _on_housekeeping(self, _events: int) -> None:
+        self._housekeeping.consume()
+        now = time.monotonic()
+        for listener in self._listeners.values():
+            if listener.resume_at is not None and now >= listener.resume_at:
+                listener.resume_at = None
+                self._watch(listener.sock.fileno(), functools.partial(self._accept, listener))
+        if not any(listener.resume_at is not None for listener in self._listeners.values()):
+            self._housekeeping.disarm()
+
+    def _pause_accepts(self, listener: _Listener, exc: OSError) -> None:
+        """``accept`` failed (out of fds, most likely): stop watching the listener for a
+        while instead of spinning on it; established links are served meanwhile."""
+        self.counters.accept_errors += 1
+        self.on_notice(
+            f"{listener.path}: accept failed: {exc.strerror}; "
+            f"not accepting for {ACCEPT_BACKOFF} s"
+        )
+        self._unwatch(listener.sock.fileno())
+        listener.resume_at = time.monotonic() + ACCEPT_BACKOFF
+        if self._housekeeping.period == 0.0:
+            self._housekeeping.arm(_HOUSEKEEPING_PERIOD)
+
     def _accept(self, listener: _Listener, _events: int) -> None:
         while True:
             try:
                 sock, _ = listener.sock.accept()
-            except BlockingIOError:
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # EMFILE, ENFILE, ENOBUFS, ENOMEM
+                self._pause_accepts(listener, exc)
                 return
             sock.setblocking(False)
             holder: list[_Pending] = []
@@ -284,6 +336,7 @@ class Memif:
                 Role.MASTER,
                 resolver=functools.partial(self._resolve, listener, holder),
                 name=self.app_name,
+                max_fds=self.max_handshake_fds,
             )
             pending = _Pending(sock, channel)
             holder.append(pending)
@@ -446,7 +499,7 @@ class Memif:
             iface.on_interrupt(iface, iface.private_ctx, qid)
 
     def _close_listener(self, listener: _Listener) -> None:
-        self._unwatch(listener.sock.fileno())
+        self._unwatch(listener.sock.fileno())  # a no-op while accepts are paused
         listener.sock.close()
         del self._listeners[listener.path]
         if not transport.is_abstract(listener.path):
