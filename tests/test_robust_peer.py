@@ -30,6 +30,7 @@ from memif_harness.traffic import icmp, send_and_expect
 from tests.test_hostile_peer import (
     Master,
     Raw,
+    RawMaster,
     SlaveMemory,
     connect,
     fd_count,
@@ -290,3 +291,51 @@ def test_one_handshake_holds_a_bounded_number_of_fds(master: Master) -> None:
     assert reason == "too many fds before CONNECT (limit 128)"
     assert index == 127  # 1 region + 127 rings held, the 129th fd refused
     finish(master, baseline, 0, bound=True)
+
+
+# -- 4. counters come from our own state at connect --------------------------------------------
+
+
+def test_slave_ignores_counters_poisoned_before_connected(sock_dir: Path) -> None:
+    rm = RawMaster(str(sock_dir / "poison.sock"))
+    try:
+        raw = rm.accept()
+        raw.send(wire.Hello(name="poisoner"))
+        got: list[tuple[wire.Message, int]] = []
+        while True:
+            msg, fds = raw.recv_with_fds()
+            rm.fds += fds
+            got.append((msg, fds[0] if fds else -1))
+            if isinstance(msg, wire.Connect):
+                break
+            raw.send(wire.Ack())
+        rings = rm.map(got)
+        rings[M2S, 0].head = 0xFFFF
+        rings[S2M, 0].head = 40000
+        raw.send(wire.Connected(if_name="rawm"))
+        assert wait_for(lambda: rm.iface.link_up), rm.loop.error
+        assert rm.loop.error is None
+        # A.6: the slave starts from 0 and posts its whole M2S ring
+        assert (rings[S2M, 0].head, rings[M2S, 0].head) == (0, 16)
+        assert rm.iface.send(0, [b"x" * 60]) == 1
+        assert rings[S2M, 0].head == 1
+        del rings
+        raw.close()
+        assert wait_for(lambda: not rm.iface.link_up)
+    finally:
+        rm.close()
+
+
+def test_master_starts_its_counters_from_zero(master: Master) -> None:
+    raw = master.connect()
+    mem = master.memory()
+    mem.rings[S2M, 0].tail = 30000  # the master's own counters, poisoned by the slave
+    mem.rings[M2S, 0].tail = 50000
+    handshake(raw, mem.steps())
+    assert wait_for(lambda: master.iface.link_up)
+    assert (mem.rings[S2M, 0].tail, mem.rings[M2S, 0].tail) == (0, 0)
+    mem.post_s2m([{"length": 60}])
+    assert len(master.iface.rx_burst(0)) == 1
+    master.iface.buffer_free(0)
+    assert mem.rings[S2M, 0].tail == 1
+    assert master.iface.link_up

@@ -9,12 +9,15 @@ Protocol 2.0: the slave writes ``head`` of both rings and the master writes ``ta
 * M2S, master :class:`TxQueue`: fills the buffers posted in ``tail..head`` (capacity = the
   posted ``length``), advances ``tail``.
 
-Everything the peer controls (its counter, the descriptors it wrote) is read once into
-local copies and validated before use; a violation raises :class:`RemoteProtocolError`
-whose ``reason`` is meant for DISCONNECT. Our own counters are kept as Python ints and
-only written to the ring, never read back. Descriptor work and validation are vectorised
-with numpy; payload bytes move by one memcpy per descriptor (one strided copy for a burst of
-equal chunks), which measured faster than a per-byte index scatter.
+A queue starts every counter at 0 and writes 0 to the one its role owns, as libmemif and
+DPDK reset head and tail at connect (A.6): nothing is taken from memory the peer could have
+written before the link came up. Everything the peer controls (its counter, the descriptors
+it wrote) is read once into local copies and validated before use; a violation raises
+:class:`RemoteProtocolError` whose ``reason`` is meant for DISCONNECT. Our own counters are
+kept as Python ints and only written to the ring, never read back. Descriptor work and
+validation are vectorised with numpy; payload bytes move by one memcpy per descriptor (one
+strided copy for a burst of equal chunks), which measured faster than a per-byte index
+scatter.
 
 Stores are ordered by program order (descriptors and data before the counter), which is
 what x86's memory model needs; weakly ordered CPUs would need barriers Python lacks.
@@ -205,8 +208,12 @@ class TxQueue(_Queue):
         super().__init__(
             ring_type, role, ring, regions, index=index, layout=layout, mode=mode, eventfd=eventfd
         )
-        #: Our counter: head on the slave, tail on the master.
-        self._next = ring.head if role is Role.SLAVE else ring.tail
+        #: Our counter: head on the slave, tail on the master; starts at 0 (see the module).
+        self._next = 0
+        if role is Role.SLAVE:
+            ring.head = 0
+        else:
+            ring.tail = 0
         self._pending: list[TxBuffer] = []
         self._pending_rec: list[_Desc] = []
 
@@ -488,10 +495,15 @@ class RxQueue(_Queue):
             ring_type, role, ring, regions, index=index, layout=layout, mode=mode, eventfd=eventfd
         )
         self.rx_mode = RxMode.INTERRUPT
-        #: Positions on the producer's counter: read up to, released up to.
-        self._read = self._released = ring.tail
+        #: Positions on the producer's counter: read up to, released up to (from 0, see the
+        #: module docstring).
+        self._read = self._released = 0
         #: Slave only: our head (end of the buffers we posted) and what each slot holds.
-        self._head = ring.head
+        self._head = 0
+        if role is Role.SLAVE:
+            ring.head = 0
+        else:
+            ring.tail = 0
         self._capacity: _I64 = np.zeros(ring.size, dtype=np.int64)
         #: Producer counter just past each frame handed out and not yet released.
         self._held: list[int] = []
