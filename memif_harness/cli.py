@@ -101,6 +101,12 @@ def _add_link(parser: argparse.ArgumentParser, *, queues: bool = True) -> None:
         help=f"slots per ring, a power of 2 (default {DEFAULT_RING_SIZE})",
     )
     parser.add_argument("--buffer-size", type=positive, default=DEFAULT_BUFFER_SIZE)
+    parser.add_argument(
+        "--allow-unsealed-regions",
+        action="store_true",
+        help="as master, map regions the peer did not let us seal against shrinking "
+        "(RISK: the peer can then truncate one and kill us with SIGBUS)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -222,6 +228,7 @@ def cmd_responder(args: argparse.Namespace) -> int:
         buffer_size=args.buffer_size,
         fd_events=args.fd_events,
         threads=args.threads,
+        allow_unsealed_regions=args.allow_unsealed_regions,
     )
     try:
         responder = Responder(config, log=say)
@@ -255,6 +262,7 @@ def _link(args: argparse.Namespace) -> LinkConfig:
         log2_ring_size=args.log2_ring_size,
         buffer_size=args.buffer_size,
         connect_timeout=args.connect_timeout,
+        allow_unsealed_regions=args.allow_unsealed_regions,
     )
 
 

@@ -24,6 +24,7 @@ import pytest
 
 from memif_harness.apps.responder import Responder, ResponderConfig
 from memif_harness.memif.protocol import wire
+from memif_harness.memif.protocol.config import InterfaceConfig
 from memif_harness.memif.protocol.constants import RingType, Role
 from memif_harness.memif.runtime.endpoint import Endpoint, EventLoop
 from memif_harness.traffic import icmp, send_and_expect
@@ -339,3 +340,64 @@ def test_master_starts_its_counters_from_zero(master: Master) -> None:
     master.iface.buffer_free(0)
     assert mem.rings[S2M, 0].tail == 1
     assert master.iface.link_up
+
+
+# -- 5. regions not sealed against shrinking ---------------------------------------------------
+
+
+def _unsealable(mem: SlaveMemory, kind: str, directory: Path) -> int:
+    """An fd with the region's bytes that cannot be sealed: a memfd without
+    MFD_ALLOW_SEALING, or a regular file."""
+    if kind == "memfd":
+        fd = os.memfd_create("unsealable", os.MFD_CLOEXEC)
+    else:
+        fd = os.open(directory / "region", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    os.write(fd, mem.region.buf.tobytes())
+    return fd
+
+
+@pytest.mark.parametrize("kind", ["memfd", "file"])
+def test_master_refuses_unsealed_region_by_default(
+    master: Master, kind: str, sock_dir: Path
+) -> None:
+    baseline = fd_count()
+    raw = master.connect()
+    mem = master.memory()
+    fd = _unsealable(mem, kind, sock_dir)
+    try:
+        steps = mem.steps()
+        steps[1] = (steps[1][0], [fd])
+        for msg, fds in steps[:-1]:
+            raw.send(msg, fds)
+            raw.expect(wire.Ack)
+        raw.send(*steps[-1])
+        assert raw.expect_disconnect() == (
+            "region 0 is not sealed against shrinking (F_SEAL_SHRINK)"
+        )
+    finally:
+        os.close(fd)
+    finish(master, baseline, 0, bound=True)
+
+
+def test_unsealed_region_allowed_when_asked(sock_dir: Path) -> None:
+    path = str(sock_dir / "unsealed.sock")
+    with EventLoop() as loop:
+        iface = loop.memif.create(
+            InterfaceConfig(
+                role=Role.MASTER, socket=path, interface_name="m0", allow_unsealed_regions=True
+            )
+        )
+        raw = connect(path)
+        raw.expect(wire.Hello)
+        mem = SlaveMemory()
+        fd = _unsealable(mem, "memfd", sock_dir)
+        try:
+            steps = mem.steps()
+            steps[1] = (steps[1][0], [fd])
+            handshake(raw, steps)
+            assert wait_for(lambda: iface.link_up)
+            assert iface.get_details().regions == ((0, mem.layout.size, False),)
+        finally:
+            raw.close()
+            os.close(fd)
+            mem.close()

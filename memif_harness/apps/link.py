@@ -22,6 +22,7 @@ class LinkConfig:
     log2_ring_size: int = DEFAULT_LOG2_RING_SIZE
     buffer_size: int = DEFAULT_BUFFER_SIZE
     connect_timeout: float = 5.0
+    allow_unsealed_regions: bool = False
 
     def endpoint(self) -> Endpoint:
         """A new endpoint on this link (it connects in the background)."""
@@ -36,6 +37,7 @@ class LinkConfig:
             log2_ring_size=self.log2_ring_size,
             buffer_size=self.buffer_size,
             name="memif-harness",
+            allow_unsealed_regions=self.allow_unsealed_regions,
         )
 
     def connect(self, endpoint: Endpoint, what: str) -> bool:

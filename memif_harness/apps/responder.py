@@ -193,6 +193,7 @@ class ResponderConfig:
     threads: bool = False
     name: str = "memif_connection"
     reconnect_period: float = 0.5
+    allow_unsealed_regions: bool = False
 
     def interface_config(self) -> InterfaceConfig:
         """The ``memif_create`` arguments."""
@@ -208,6 +209,7 @@ class ResponderConfig:
             buffer_size=self.buffer_size,
             interface_name=self.name,
             instance_name="icmp_responder",
+            allow_unsealed_regions=self.allow_unsealed_regions,
         )
 
     @property

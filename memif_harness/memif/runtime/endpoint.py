@@ -110,6 +110,7 @@ class Endpoint:
         name: str = "",
         cacheline: int = DEFAULT_CACHELINE,
         rx_mode: RxMode = RxMode.INTERRUPT,
+        allow_unsealed_regions: bool = False,
         loop: EventLoop | None = None,
     ) -> None:
         role = role if isinstance(role, Role) else Role[role.upper()]
@@ -127,6 +128,7 @@ class Endpoint:
             buffer_size=buffer_size,
             interface_name=name or f"{role.name.lower()}{id}",
             cacheline=cacheline,
+            allow_unsealed_regions=allow_unsealed_regions,
         )
         self._own_loop = loop is None
         self.loop = loop if loop is not None else EventLoop()
