@@ -32,6 +32,7 @@ from .apps.output import say
 from .apps.responder import DEFAULT_IP, DEFAULT_MAC, Responder, ResponderConfig
 from .memif.protocol.constants import (
     DEFAULT_BUFFER_SIZE,
+    DEFAULT_HANDSHAKE_TIMEOUT,
     DEFAULT_LOG2_RING_SIZE,
     MAX_LOG2_RING_SIZE,
     Mode,
@@ -83,6 +84,17 @@ def positive(text: str) -> int:
     return value
 
 
+def non_negative(text: str) -> float:
+    """A number of seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0 or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {text}")
+    return value
+
+
 def _add_link(parser: argparse.ArgumentParser, *, queues: bool = True) -> None:
     parser.add_argument("--role", choices=["master", "slave"], required=True)
     parser.add_argument(
@@ -101,6 +113,14 @@ def _add_link(parser: argparse.ArgumentParser, *, queues: bool = True) -> None:
         help=f"slots per ring, a power of 2 (default {DEFAULT_RING_SIZE})",
     )
     parser.add_argument("--buffer-size", type=positive, default=DEFAULT_BUFFER_SIZE)
+    parser.add_argument(
+        "--handshake-timeout",
+        type=non_negative,
+        default=DEFAULT_HANDSHAKE_TIMEOUT,
+        metavar="SECONDS",
+        help="drop a connection not CONNECTED after this long "
+        f"(default {DEFAULT_HANDSHAKE_TIMEOUT:g}; 0: no limit)",
+    )
     parser.add_argument(
         "--allow-unsealed-regions",
         action="store_true",
@@ -229,6 +249,7 @@ def cmd_responder(args: argparse.Namespace) -> int:
         fd_events=args.fd_events,
         threads=args.threads,
         allow_unsealed_regions=args.allow_unsealed_regions,
+        handshake_timeout=args.handshake_timeout or None,
     )
     try:
         responder = Responder(config, log=say)
@@ -263,6 +284,7 @@ def _link(args: argparse.Namespace) -> LinkConfig:
         buffer_size=args.buffer_size,
         connect_timeout=args.connect_timeout,
         allow_unsealed_regions=args.allow_unsealed_regions,
+        handshake_timeout=args.handshake_timeout or None,
     )
 
 

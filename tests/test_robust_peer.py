@@ -35,6 +35,7 @@ from tests.test_hostile_peer import (
     SlaveMemory,
     connect,
     fd_count,
+    fds_back_to,
     finish,
     handshake,
     wait_for,
@@ -401,3 +402,53 @@ def test_unsealed_region_allowed_when_asked(sock_dir: Path) -> None:
             raw.close()
             os.close(fd)
             mem.close()
+
+
+# -- 6. a handshake that never finishes --------------------------------------------------------
+
+
+@pytest.mark.parametrize("stop_after", ["nothing", "init", "add-region"])
+def test_stalled_handshake_times_out(sock_dir: Path, stop_after: str) -> None:
+    path = str(sock_dir / "stall.sock")
+    with EventLoop(handshake_timeout=0.3) as loop:
+        iface = loop.memif.create(
+            InterfaceConfig(role=Role.MASTER, socket=path, interface_name="m0")
+        )
+        baseline = fd_count()
+        raw = connect(path)
+        raw.expect(wire.Hello)
+        mem = SlaveMemory()
+        steps = mem.steps()
+        for msg, fds in steps[: {"nothing": 0, "init": 1, "add-region": 2}[stop_after]]:
+            raw.send(msg, fds)
+            raw.expect(wire.Ack)
+        assert raw.expect_disconnect() == "handshake timed out after 0.3 s"
+        raw.close()
+        mem.close()
+        fds_back_to(baseline)
+        assert loop.memif.counters.handshake_timeouts == 1
+        # the interface id is free again: a good slave connects
+        with Endpoint("slave", path, loop=loop) as good:
+            good.wait_connected(5)
+            assert iface.link_up
+
+
+def test_slave_times_out_a_master_that_never_says_hello(sock_dir: Path) -> None:
+    path = str(sock_dir / "mute.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    listener.bind(path)
+    listener.listen(5)
+    listener.settimeout(3)
+    try:
+        with EventLoop(reconnect_period=0.1, handshake_timeout=0.3) as loop:
+            loop.memif.create(InterfaceConfig(role=Role.SLAVE, socket=path))
+            mute, _ = listener.accept()
+            mute.settimeout(3)
+            data = mute.recv(256)
+            assert wire.parse(data) == wire.Disconnect(reason="handshake timed out after 0.3 s")
+            assert mute.recv(256) == b""
+            mute.close()
+            second, _ = listener.accept()  # it retries
+            second.close()
+    finally:
+        listener.close()

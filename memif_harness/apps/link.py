@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..memif.protocol.constants import DEFAULT_BUFFER_SIZE, DEFAULT_LOG2_RING_SIZE
+from ..memif.protocol.constants import (
+    DEFAULT_BUFFER_SIZE,
+    DEFAULT_HANDSHAKE_TIMEOUT,
+    DEFAULT_LOG2_RING_SIZE,
+)
 from ..memif.runtime.endpoint import Endpoint
 from .output import say
 
@@ -23,6 +27,7 @@ class LinkConfig:
     buffer_size: int = DEFAULT_BUFFER_SIZE
     connect_timeout: float = 5.0
     allow_unsealed_regions: bool = False
+    handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT
 
     def endpoint(self) -> Endpoint:
         """A new endpoint on this link (it connects in the background)."""
@@ -38,6 +43,7 @@ class LinkConfig:
             buffer_size=self.buffer_size,
             name="memif-harness",
             allow_unsealed_regions=self.allow_unsealed_regions,
+            handshake_timeout=self.handshake_timeout,
         )
 
     def connect(self, endpoint: Endpoint, what: str) -> bool:

@@ -41,6 +41,7 @@ from typing import Literal
 from ..memif.protocol.config import InterfaceConfig
 from ..memif.protocol.constants import (
     DEFAULT_BUFFER_SIZE,
+    DEFAULT_HANDSHAKE_TIMEOUT,
     DEFAULT_LOG2_RING_SIZE,
     Mode,
     Role,
@@ -194,6 +195,8 @@ class ResponderConfig:
     name: str = "memif_connection"
     reconnect_period: float = 0.5
     allow_unsealed_regions: bool = False
+    #: Seconds a connection may take to reach CONNECTED (None: no limit).
+    handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT
 
     def interface_config(self) -> InterfaceConfig:
         """The ``memif_create`` arguments."""
@@ -274,12 +277,14 @@ class Responder:
                 on_fd_update=self._on_fd_update,
                 app_name="icmp_responder",
                 reconnect_period=cfg.reconnect_period,
+                handshake_timeout=cfg.handshake_timeout,
                 on_notice=self.log,
             )
         else:
             memif = Memif(
                 app_name="icmp_responder",
                 reconnect_period=cfg.reconnect_period,
+                handshake_timeout=cfg.handshake_timeout,
                 on_notice=self.log,
             )
         self._memif = memif

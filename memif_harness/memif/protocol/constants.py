@@ -34,6 +34,9 @@ DEFAULT_CACHELINE = 64
 DEFAULT_LOG2_RING_SIZE = 10
 DEFAULT_BUFFER_SIZE = 2048
 DEFAULT_RECONNECT_PERIOD = 2.0
+#: Seconds a connection may take from accept/connect to CONNECTED before we drop it
+#: (neither VPP nor libmemif has such a limit, A.9: one silent peer would hold an id for ever).
+DEFAULT_HANDSHAKE_TIMEOUT = 5.0
 DEFAULT_SOCKET = "/run/vpp/memif.sock"
 
 

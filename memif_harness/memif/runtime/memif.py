@@ -21,7 +21,13 @@ from collections.abc import Callable
 from typing import Any
 
 from ..protocol.config import InterfaceConfig
-from ..protocol.constants import DEFAULT_RECONNECT_PERIOD, MAX_HANDSHAKE_FDS, Role, RxMode
+from ..protocol.constants import (
+    DEFAULT_HANDSHAKE_TIMEOUT,
+    DEFAULT_RECONNECT_PERIOD,
+    MAX_HANDSHAKE_FDS,
+    Role,
+    RxMode,
+)
 from ..protocol.control import ControlChannel
 from ..protocol.errors import ErrorCode, MemifError, RemoteProtocolError
 from ..protocol.events import (
@@ -48,7 +54,7 @@ FdUpdate = Callable[[int, int], None]
 
 #: Seconds a listener stops accepting after ``accept`` failed (EMFILE: out of fds).
 ACCEPT_BACKOFF = 0.5
-#: Period of the housekeeping timer while it has work (paused listeners).
+#: Period of the housekeeping timer while it has work (paused listeners, handshakes).
 _HOUSEKEEPING_PERIOD = 0.1
 
 
@@ -58,6 +64,8 @@ class RuntimeCounters:
 
     #: ``accept`` failures (EMFILE, ENFILE, ENOMEM ...); each pauses the listener.
     accept_errors: int = 0
+    #: Connections dropped because the handshake took longer than ``handshake_timeout``.
+    handshake_timeouts: int = 0
 
 
 @dataclasses.dataclass
@@ -87,11 +95,15 @@ class Memif:
         app_name: str = "memif-harness",
         reconnect_period: float = DEFAULT_RECONNECT_PERIOD,
         *,
+        handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
         max_handshake_fds: int = MAX_HANDSHAKE_FDS,
         on_notice: Callable[[str], None] | None = None,
     ) -> None:
         self.app_name = app_name
         self.reconnect_period = reconnect_period
+        #: Seconds from accept/connect to CONNECTED before a connection is dropped with
+        #: DISCONNECT ``handshake timed out after N s``; None: no limit (as VPP, libmemif).
+        self.handshake_timeout = handshake_timeout
         self.max_handshake_fds = max_handshake_fds
         #: Told, in one line, about every connection refused or dropped without an
         #: interface to report it, and every accept failure.
@@ -104,6 +116,8 @@ class Memif:
         self._listeners: dict[str, _Listener] = {}
         self._slaves: list[Interface] = []
         self._conns: dict[int, _Pending] = {}
+        #: Connections not CONNECTED yet, by socket fd: (deadline, how to abort it).
+        self._handshakes: dict[int, tuple[float, Callable[[str], None]]] = {}
         self._cancel = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self._cancelled = False
         self._timer = transport.TimerFd()
@@ -215,8 +229,12 @@ class Memif:
                 iface.local_reason = str(exc)
                 return False
             iface.sock = sock
-            iface.channel = ControlChannel(Role.SLAVE, config=iface.config, name=self.app_name)
+            channel = ControlChannel(Role.SLAVE, config=iface.config, name=self.app_name)
+            iface.channel = channel
             self._watch(sock.fileno(), functools.partial(self._on_slave_readable, iface))
+            self._start_handshake_clock(
+                sock, lambda reason: self._handle(iface, channel, channel.disconnect(reason))
+            )
             return True
 
     def disconnect(self, iface: Interface, reason: str = "disconnected by application") -> None:
@@ -305,8 +323,24 @@ class Memif:
             if listener.resume_at is not None and now >= listener.resume_at:
                 listener.resume_at = None
                 self._watch(listener.sock.fileno(), functools.partial(self._accept, listener))
-        if not any(listener.resume_at is not None for listener in self._listeners.values()):
+        for fd, (deadline, abort) in list(self._handshakes.items()):
+            if now >= deadline and self._handshakes.pop(fd, None) is not None:
+                self.counters.handshake_timeouts += 1
+                abort(f"handshake timed out after {self.handshake_timeout:g} s")
+        paused = any(listener.resume_at is not None for listener in self._listeners.values())
+        if not paused and not self._handshakes:
             self._housekeeping.disarm()
+
+    def _start_housekeeping(self) -> None:
+        if self._housekeeping.period == 0.0:
+            self._housekeeping.arm(_HOUSEKEEPING_PERIOD)
+
+    def _start_handshake_clock(self, sock: socket.socket, abort: Callable[[str], None]) -> None:
+        """Give the connection on ``sock`` ``handshake_timeout`` s to reach CONNECTED."""
+        if self.handshake_timeout is not None:
+            deadline = time.monotonic() + self.handshake_timeout
+            self._handshakes[sock.fileno()] = (deadline, abort)
+            self._start_housekeeping()
 
     def _pause_accepts(self, listener: _Listener, exc: OSError) -> None:
         """``accept`` failed (out of fds, most likely): stop watching the listener for a
@@ -318,8 +352,7 @@ class Memif:
         )
         self._unwatch(listener.sock.fileno())
         listener.resume_at = time.monotonic() + ACCEPT_BACKOFF
-        if self._housekeeping.period == 0.0:
-            self._housekeeping.arm(_HOUSEKEEPING_PERIOD)
+        self._start_housekeeping()
 
     def _accept(self, listener: _Listener, _events: int) -> None:
         while True:
@@ -342,6 +375,7 @@ class Memif:
             holder.append(pending)
             self._conns[sock.fileno()] = pending
             self._watch(sock.fileno(), functools.partial(self._on_master_readable, pending))
+            self._start_handshake_clock(sock, functools.partial(self._abort_pending, pending))
             if not self._flush(sock, channel):
                 self._drop_pending(pending)
 
@@ -361,7 +395,18 @@ class Memif:
         if pending.interface is None and pending.channel.state is State.CLOSED:
             self._drop_pending(pending)
 
+    def _abort_pending(self, pending: _Pending, reason: str) -> None:
+        """End a master connection that is not CONNECTED, telling the peer ``reason``."""
+        iface, channel = pending.interface, pending.channel
+        if iface is not None:
+            self._handle(iface, channel, channel.disconnect(reason))
+            return
+        channel.disconnect(reason)
+        self._flush(pending.sock, channel)
+        self._drop_pending(pending)
+
     def _drop_pending(self, pending: _Pending) -> None:
+        self._handshakes.pop(pending.sock.fileno(), None)
         self._conns.pop(pending.sock.fileno(), None)
         self._unwatch(pending.sock.fileno())
         pending.sock.close()
@@ -434,6 +479,8 @@ class Memif:
                     continue
                 queue += channel.confirm_connected()
             elif isinstance(event, LinkUp):
+                if iface.sock is not None:
+                    self._handshakes.pop(iface.sock.fileno(), None)
                 iface.peer_name = channel.peer_name
                 iface.peer_if_name = event.peer_if_name
                 iface.local_reason = iface.remote_reason = ""
@@ -471,6 +518,7 @@ class Memif:
             iface.counters.disconnects += 1
         if iface.sock is not None:
             self._flush(iface.sock, channel)
+            self._handshakes.pop(iface.sock.fileno(), None)
             self._conns.pop(iface.sock.fileno(), None)
             self._unwatch(iface.sock.fileno())
             iface.sock.close()
