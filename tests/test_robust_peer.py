@@ -26,6 +26,7 @@ from memif_harness.apps.responder import Responder, ResponderConfig
 from memif_harness.memif.protocol import wire
 from memif_harness.memif.protocol.config import InterfaceConfig
 from memif_harness.memif.protocol.constants import RingType, Role
+from memif_harness.memif.protocol.errors import MemifError
 from memif_harness.memif.runtime.endpoint import Endpoint, EventLoop
 from memif_harness.traffic import icmp, send_and_expect
 from tests.test_hostile_peer import (
@@ -452,3 +453,46 @@ def test_slave_times_out_a_master_that_never_says_hello(sock_dir: Path) -> None:
             second.close()
     finally:
         listener.close()
+
+
+# -- 7. another program's socket at our path ---------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", [socket.SOCK_STREAM, socket.SOCK_DGRAM, socket.SOCK_SEQPACKET])
+def test_listen_leaves_another_programs_socket_alone(sock_dir: Path, kind: int) -> None:
+    path = str(sock_dir / "theirs.sock")
+    theirs = socket.socket(socket.AF_UNIX, kind)
+    theirs.bind(path)
+    if kind != socket.SOCK_DGRAM:
+        theirs.listen(1)
+    inode = os.stat(path).st_ino
+    try:
+        with EventLoop() as loop, pytest.raises(MemifError, match="Active listener on"):
+            loop.memif.create(InterfaceConfig(role=Role.MASTER, socket=path))
+        assert os.stat(path).st_ino == inode
+    finally:
+        theirs.close()
+
+
+def test_listen_replaces_a_stale_socket_and_removes_only_its_own(sock_dir: Path) -> None:
+    path = str(sock_dir / "stale.sock")
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    stale.bind(path)
+    stale.close()  # the file stays, nobody listens
+    with EventLoop() as loop:
+        iface = loop.memif.create(InterfaceConfig(role=Role.MASTER, socket=path))
+        assert os.stat(path).st_ino != 0
+        # someone replaces our socket file while we run: on delete we must not remove theirs
+        os.unlink(path)
+        other = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        other.bind(path)
+        other.listen(1)
+        try:
+            loop.memif.delete(iface)
+            assert os.path.exists(path)
+        finally:
+            other.close()
+    created = str(sock_dir / "ours.sock")
+    with EventLoop() as loop:
+        loop.memif.delete(loop.memif.create(InterfaceConfig(role=Role.MASTER, socket=created)))
+    assert not os.path.exists(created)

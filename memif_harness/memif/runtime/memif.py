@@ -75,6 +75,8 @@ class _Listener:
     interfaces: dict[int, Interface] = dataclasses.field(default_factory=dict)
     #: While accepts are paused: the monotonic time to resume them.
     resume_at: float | None = None
+    #: The socket file we created (device, inode): the only one we may remove.
+    file_id: tuple[int, int] | None = None
 
 
 @dataclasses.dataclass
@@ -183,7 +185,9 @@ class Memif:
                 listener = self._listeners.get(config.socket)
                 if listener is None:
                     sock = transport.listen(config.socket)
-                    listener = _Listener(sock, config.socket)
+                    listener = _Listener(
+                        sock, config.socket, file_id=transport.file_id(config.socket)
+                    )
                     self._listeners[config.socket] = listener
                     self._watch(sock.fileno(), functools.partial(self._accept, listener))
                 if config.id in listener.interfaces:
@@ -550,9 +554,7 @@ class Memif:
         self._unwatch(listener.sock.fileno())  # a no-op while accepts are paused
         listener.sock.close()
         del self._listeners[listener.path]
-        if not transport.is_abstract(listener.path):
-            with contextlib.suppress(OSError):
-                os.unlink(listener.path)
+        transport.unlink_if_ours(listener.path, listener.file_id)
 
 
 def wait_until(predicate: Callable[[], bool], memif: Memif, timeout: float) -> bool:
