@@ -7,13 +7,16 @@ against a peer that does not echo, and gen listening before it builds its frames
 
 from __future__ import annotations
 
+import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from memif_harness import cli
+from tests.test_responder import start_responder, stop_responder
 
 
 @pytest.fixture
@@ -65,3 +68,64 @@ def test_ring_size_metavar_says_slots(capsys: pytest.CaptureFixture[str]) -> Non
     out = capsys.readouterr().out
     assert "--ring-size SLOTS" in out
     assert "LOG2" not in out
+
+
+# -- refusals named at once -----------------------------------------------------------------
+
+
+def test_slave_says_it_is_waiting_for_a_missing_socket(
+    sock_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = sock_dir / "later.sock"
+    status = cli.main(
+        words("ping --role slave --socket", str(path), "--target 192.168.1.1 --connect-timeout 1")
+    )
+    err = capsys.readouterr().err
+    assert status == 1
+    assert f"waiting for a master on {path}" in err, err
+    assert "retrying every" in err
+
+
+def test_peer_refusal_is_reported_as_soon_as_it_arrives(
+    sock_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(sock_dir / "secret.sock")
+    proc = start_responder("--role", "master", "--socket", path, "--secret", "right")
+    try:
+        start = time.monotonic()
+        status = cli.main(
+            words(
+                "ping --role slave --socket",
+                path,
+                "--secret wrong --target 192.168.1.1 --connect-timeout 30",
+            )
+        )
+        elapsed = time.monotonic() - start
+    finally:
+        code, log = stop_responder(proc)
+    err = capsys.readouterr().err
+    assert status == 1
+    assert elapsed < 10, elapsed  # not the 30 s connect timeout
+    assert "the master refused the connection: 'incorrect secret'" in err, err
+    assert code == 0, log
+    # the responder logs the refusal with its reason
+    assert "connection refused: incorrect secret" in log, log
+
+
+def test_responder_logs_a_handshake_that_timed_out(sock_dir: Path) -> None:
+    path = str(sock_dir / "slow.sock")
+    proc = start_responder(
+        "--role", "master", "--socket", path, "--handshake-timeout", "0.3"
+    )
+    mute = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        mute.connect(path)
+        mute.settimeout(5)
+        assert mute.recv(256)  # HELLO
+        assert mute.recv(256)  # DISCONNECT after 0.3 s
+        assert mute.recv(256) == b""
+    finally:
+        mute.close()
+        code, log = stop_responder(proc)
+    assert code == 0, log
+    assert "handshake timed out after 0.3 s" in log, log

@@ -66,6 +66,8 @@ class RuntimeCounters:
     accept_errors: int = 0
     #: Connections dropped because the handshake took longer than ``handshake_timeout``.
     handshake_timeouts: int = 0
+    #: Connections that ended before CONNECTED (refused by us or by the peer, timed out).
+    refused: int = 0
 
 
 @dataclasses.dataclass
@@ -85,6 +87,7 @@ class _Pending:
 
     sock: socket.socket
     channel: ControlChannel
+    path: str
     interface: Interface | None = None
 
 
@@ -120,6 +123,9 @@ class Memif:
         self._conns: dict[int, _Pending] = {}
         #: Connections not CONNECTED yet, by socket fd: (deadline, how to abort it).
         self._handshakes: dict[int, tuple[float, Callable[[str], None]]] = {}
+        #: The last refusal told to ``on_notice`` per interface (a retrying slave would
+        #: repeat it every reconnect period).
+        self._told: dict[Interface, str] = {}
         self._cancel = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self._cancelled = False
         self._timer = transport.TimerFd()
@@ -209,6 +215,7 @@ class Memif:
         """``memif_delete``: disconnect (peer gets ``interface deleted``) and forget it."""
         with self.lock:
             self.disconnect(iface, "interface deleted")
+            self._told.pop(iface, None)
             if iface.role is Role.SLAVE:
                 if iface in self._slaves:
                     self._slaves.remove(iface)
@@ -231,6 +238,11 @@ class Memif:
                 sock = transport.connect(iface.config.socket)
             except MemifError as exc:
                 iface.local_reason = str(exc)
+                self._tell(
+                    iface,
+                    f"{iface.config.socket} id {iface.config.id}: no master yet ({exc}); "
+                    f"retrying every {self.reconnect_period:g} s",
+                )
                 return False
             iface.sock = sock
             channel = ControlChannel(Role.SLAVE, config=iface.config, name=self.app_name)
@@ -375,7 +387,7 @@ class Memif:
                 name=self.app_name,
                 max_fds=self.max_handshake_fds,
             )
-            pending = _Pending(sock, channel)
+            pending = _Pending(sock, channel, listener.path)
             holder.append(pending)
             self._conns[sock.fileno()] = pending
             self._watch(sock.fileno(), functools.partial(self._on_master_readable, pending))
@@ -397,7 +409,10 @@ class Memif:
     def _on_master_readable(self, pending: _Pending, _events: int) -> None:
         self._on_readable(pending.sock, pending.channel, lambda: pending.interface)
         if pending.interface is None and pending.channel.state is State.CLOSED:
-            self._drop_pending(pending)
+            reason = pending.channel.local_reason
+            self._drop_pending(
+                pending, "closed before INIT" if reason == "disconnected" else reason
+            )
 
     def _abort_pending(self, pending: _Pending, reason: str) -> None:
         """End a master connection that is not CONNECTED, telling the peer ``reason``."""
@@ -407,9 +422,13 @@ class Memif:
             return
         channel.disconnect(reason)
         self._flush(pending.sock, channel)
-        self._drop_pending(pending)
+        self._drop_pending(pending, reason)
 
-    def _drop_pending(self, pending: _Pending) -> None:
+    def _drop_pending(self, pending: _Pending, reason: str = "") -> None:
+        """Close a connection that matched no interface; a ``reason`` is counted and told."""
+        if reason:
+            self.counters.refused += 1
+            self.on_notice(f"{pending.path}: connection refused: {reason}")
         self._handshakes.pop(pending.sock.fileno(), None)
         self._conns.pop(pending.sock.fileno(), None)
         self._unwatch(pending.sock.fileno())
@@ -485,6 +504,7 @@ class Memif:
             elif isinstance(event, LinkUp):
                 if iface.sock is not None:
                     self._handshakes.pop(iface.sock.fileno(), None)
+                self._told.pop(iface, None)
                 iface.peer_name = channel.peer_name
                 iface.peer_if_name = event.peer_if_name
                 iface.local_reason = iface.remote_reason = ""
@@ -530,8 +550,22 @@ class Memif:
             self._unwatch(efd)
         iface.release_memory()
         iface.sock = iface.channel = None
+        if not was_up:
+            self.counters.refused += 1
+            where = f"{iface.config.socket} id {iface.config.id}"
+            if event.remote_reason:
+                line = f"{where}: the peer refused the connection: {event.remote_reason}"
+            else:
+                line = f"{where}: connection refused: {event.local_reason}"
+            self._tell(iface, line)
         if was_up and iface.on_disconnect is not None:
             iface.on_disconnect(iface, iface.private_ctx)
+
+    def _tell(self, iface: Interface, line: str) -> None:
+        """``on_notice(line)`` unless it is what was last told about ``iface``."""
+        if self._told.get(iface) != line:
+            self._told[iface] = line
+            self.on_notice(line)
 
     def _violation(self, iface: Interface, exc: RemoteProtocolError) -> None:
         with self.lock:
