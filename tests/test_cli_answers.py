@@ -7,8 +7,12 @@ against a peer that does not echo, and gen listening before it builds its frames
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
+import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +20,9 @@ from pathlib import Path
 import pytest
 
 from memif_harness import cli
+from memif_harness.apps.responder import ResponderCore
+from memif_harness.memif.protocol.constants import Mode
+from memif_harness.memif.runtime.endpoint import Endpoint
 from tests.test_responder import start_responder, stop_responder
 
 
@@ -129,3 +136,79 @@ def test_responder_logs_a_handshake_that_timed_out(sock_dir: Path) -> None:
         code, log = stop_responder(proc)
     assert code == 0, log
     assert "handshake timed out after 0.3 s" in log, log
+
+
+# -- ping -----------------------------------------------------------------------------------
+
+
+def test_ping_prints_its_summary_on_sigint(sock_dir: Path) -> None:
+    path = str(sock_dir / "ping.sock")
+    responder = start_responder("--role", "master", "--socket", path)
+    ping = subprocess.Popen(
+        [sys.executable, "-m", "memif_harness.cli", *words(
+            "ping --role slave --socket", path,
+            "--target 192.168.1.1 --count 1000 --interval 0.05")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert ping.stdout is not None
+        for line in ping.stdout:
+            if "icmp_seq=3 " in line:
+                break
+        ping.send_signal(signal.SIGINT)
+        out, _ = ping.communicate(timeout=10)
+    finally:
+        if ping.poll() is None:
+            ping.kill()
+            ping.wait()
+        stop_responder(responder)
+    assert "Traceback" not in out, out
+    assert "ping statistics ---" in out, out
+    assert "packets transmitted" in out
+    assert ping.returncode == 130, out
+
+
+def _bad_echo_peer(path: str, stop: threading.Event) -> None:
+    """A master that answers every echo request with a corrupted payload (and ARP)."""
+    core = ResponderCore("192.168.1.1", "02:fe:00:00:00:01", mode=Mode.ETHERNET)
+    with Endpoint("master", path) as ep:
+        while not stop.is_set():
+            if not ep.connected:
+                time.sleep(0.01)
+                continue
+            try:
+                frames = ep.recv(16, timeout=0.05)
+            except Exception:  # the link went down meanwhile
+                continue
+            for frame in frames:
+                reply = core.reply(frame)
+                if reply is None:
+                    continue
+                if reply[12:14] == b"\x08\x00":
+                    reply = reply[:-1] + bytes([reply[-1] ^ 0xFF])  # corrupt the payload
+                ep.send([reply])
+
+
+def test_ping_bad_reply_does_not_cost_a_full_timeout(
+    sock_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(sock_dir / "bad.sock")
+    stop = threading.Event()
+    peer = threading.Thread(target=_bad_echo_peer, args=(path, stop), daemon=True)
+    peer.start()
+    try:
+        time.sleep(0.3)
+        start = time.monotonic()
+        status = cli.main(
+            words("ping --role slave --socket", path,
+                  "--target 192.168.1.1 --count 3 --timeout 5 --interval 0")
+        )  # fmt: skip
+        elapsed = time.monotonic() - start
+    finally:
+        stop.set()
+        peer.join(5)
+    out = capsys.readouterr().out
+    assert status == 1
+    assert out.count("bad reply icmp_seq=") == 3, out
+    assert "3 packets transmitted, 0 received" in out
+    assert elapsed < 10, elapsed  # 3 x 5 s before
