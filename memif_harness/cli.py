@@ -286,6 +286,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unordered", action="store_true", help="do not report reordering")
     p.add_argument("--timeout", type=float, default=2.0)
     p.add_argument("--connect-timeout", type=float, default=10.0)
+    p.add_argument(
+        "--deadline",
+        type=positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="end the exchange this long after link up, whatever is still unsent (none)",
+    )
     p.add_argument("--pcap-dir", default=None, help="write sent/received pcaps here on failure")
     p.set_defaults(func=cmd_gen)
 
@@ -415,6 +422,7 @@ def cmd_gen(args: argparse.Namespace) -> int:
         unordered=args.unordered,
         timeout=args.timeout,
         pcap_dir=args.pcap_dir,
+        deadline=args.deadline,
     )
     return gen.run(_link(args), config)
 

@@ -212,3 +212,75 @@ def test_ping_bad_reply_does_not_cost_a_full_timeout(
     assert out.count("bad reply icmp_seq=") == 3, out
     assert "3 packets transmitted, 0 received" in out
     assert elapsed < 10, elapsed  # 3 x 5 s before
+
+
+# -- gen ------------------------------------------------------------------------------------
+
+
+def test_gen_against_a_peer_that_does_not_echo_ends_soon(
+    sock_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(sock_dir / "noecho.sock")
+    proc = start_responder("--role", "master", "--socket", path)
+    try:
+        start = time.monotonic()
+        status = cli.main(
+            words("gen --role slave --socket", path,
+                  "--stream udp --count 3000 --timeout 0.5 --rate 2000")
+        )  # fmt: skip
+        elapsed = time.monotonic() - start
+    finally:
+        stop_responder(proc)
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "3000 lost" in out, out
+    assert elapsed < 20, elapsed  # about 40 s before (0.5 s per burst once the window filled)
+    assert "gen: progress: sent " in out, out  # it says what it is doing while it runs
+
+
+def test_gen_deadline_bounds_the_run(sock_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = str(sock_dir / "deadline.sock")
+    proc = start_responder("--role", "master", "--socket", path)
+    try:
+        start = time.monotonic()
+        status = cli.main(
+            words("gen --role slave --socket", path,
+                  "--stream icmp --count 3000 --rate 500 --deadline 1")
+        )  # fmt: skip
+        elapsed = time.monotonic() - start
+    finally:
+        stop_responder(proc)
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "deadline of 1 s passed" in out, out
+    assert "unsent" in out, out
+    assert elapsed < 15, elapsed
+
+
+def test_gen_master_listens_before_it_builds_frames(
+    sock_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = sock_dir / "early.sock"
+    result: list[int] = []
+    gen = threading.Thread(
+        target=lambda: result.append(
+            cli.main(
+                words("gen --role master --socket", str(path),
+                      "--stream icmp --count 3000 --connect-timeout 120")
+            )
+        )
+    )  # fmt: skip
+    start = time.monotonic()
+    gen.start()
+    try:
+        while not path.exists():
+            assert time.monotonic() - start < 2, "gen does not listen yet"
+            time.sleep(0.02)
+        proc = start_responder("--role", "slave", "--socket", str(path))
+    finally:
+        gen.join(120)
+    code, log = stop_responder(proc)
+    out = capsys.readouterr().out
+    assert result == [0], out
+    assert code == 0, log
+    assert not path.exists()  # removed on exit

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any
 
 from ..memif.protocol.errors import MemifError
@@ -19,7 +20,8 @@ class GenConfig:
     """The stream (kind, count, size, addresses, VLAN tags), its pacing and what to expect back.
 
     ``expect`` ``"auto"`` is icmp-echo for icmp streams and identity otherwise; ``window`` None
-    keeps half the rings in flight.
+    keeps half the rings in flight; ``deadline`` bounds the whole exchange (seconds from
+    link up; None: no bound).
     """
 
     stream: str = "udp"
@@ -37,6 +39,7 @@ class GenConfig:
     unordered: bool = False
     timeout: float = 2.0
     pcap_dir: str | None = None
+    deadline: float | None = None
 
 
 def run(link: LinkConfig, config: GenConfig) -> int:
@@ -60,19 +63,23 @@ def run(link: LinkConfig, config: GenConfig) -> int:
         expect_name = "icmp-echo" if config.stream.startswith("icmp") else "identity"
     try:
         expect = resolve_expect(expect_name)
-        stream = make_stream(config.stream, 1, config.count, config.size, **kw)
-        frames = stream.frames()
     except ValueError as exc:
         say(f"memif-harness gen: {exc}", err=True)
         return 2
-    try:
+    try:  # listen (or start connecting) first: a peer may start while the frames are built
         endpoint = link.endpoint()
     except MemifError as exc:
         say(f"memif-harness gen: cannot create the interface: {exc}", err=True)
         return 1
     with endpoint:
+        try:
+            frames = make_stream(config.stream, 1, config.count, config.size, **kw).frames()
+        except ValueError as exc:
+            say(f"memif-harness gen: {exc}", err=True)
+            return 2
         if not link.connect(endpoint, "gen"):
             return 1
+        deadline = None if config.deadline is None else time.monotonic() + config.deadline
         queues = len(endpoint.interface.tx_queues)
         verdict = send_and_expect(
             endpoint,
@@ -87,12 +94,18 @@ def run(link: LinkConfig, config: GenConfig) -> int:
             check=False,
             pcap_dir=config.pcap_dir,
             window=config.window or (1 << link.log2_ring_size) // 2 * queues,
+            deadline=deadline,
+            progress=lambda sent, got: say(
+                f"gen: progress: sent {sent} of {len(frames)}, received {got}"
+            ),
         )
     print_table(
         f"gen: {config.stream} x {config.count}, expect {expect_name}",
         VERDICT_COLUMNS,
         [verdict_row(f"{link.role} {link.socket}", verdict)],
     )
+    if deadline is not None and verdict.unsent and time.monotonic() >= deadline:
+        say(f"gen: the deadline of {config.deadline:g} s passed with {verdict.unsent} unsent")
     if verdict.ok:
         say(f"gen: OK: {verdict.summary()}")
         return 0
