@@ -95,12 +95,16 @@ def positive(text: str) -> int:
     return value
 
 
-def positive_float(text: str) -> float:
-    """A positive, finite number (a rate)."""
+def _float(text: str) -> float:
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def positive_float(text: str) -> float:
+    """A positive, finite number (a rate)."""
+    value = _float(text)
     if not 0 < value < math.inf:
         raise argparse.ArgumentTypeError(f"must be positive: {text}")
     return value
@@ -134,11 +138,8 @@ def icmp_data_size(text: str) -> int:
 
 def non_negative(text: str) -> float:
     """A number of seconds, 0 or more."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value >= 0 or math.isinf(value):
+    value = _float(text)
+    if not 0 <= value < math.inf:
         raise argparse.ArgumentTypeError(f"must be 0 or more: {text}")
     return value
 

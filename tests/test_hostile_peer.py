@@ -144,11 +144,15 @@ class SlaveMemory:
                 self.rings[kind, i] = ring
                 self.efds[kind, i] = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
 
-    def steps(self, *, id: int = 0, **init: Any) -> list[tuple[wire.Message, list[int]]]:
-        """INIT, ADD_REGION, ADD_RING S2M.., ADD_RING M2S.., CONNECT with their fds."""
+    def steps(
+        self, *, id: int = 0, region_fd: int | None = None, **init: Any
+    ) -> list[tuple[wire.Message, list[int]]]:
+        """INIT, ADD_REGION, ADD_RING S2M.., ADD_RING M2S.., CONNECT with their fds
+        (``region_fd`` instead of our region's)."""
+        region = self.region.fd if region_fd is None else region_fd
         out: list[tuple[wire.Message, list[int]]] = [
             (wire.Init(id=id, name="raw-slave", **init), []),
-            (wire.AddRegion(index=0, size=self.layout.size), [self.region.fd]),
+            (wire.AddRegion(index=0, size=self.layout.size), [region]),
         ]
         for (kind, i), ring in self.rings.items():
             msg = wire.AddRing(
@@ -185,6 +189,13 @@ class SlaveMemory:
             os.close(fd)
         self.efds.clear()
         self.region.close()
+
+
+def send_until_connect(raw: Raw, steps: Sequence[tuple[wire.Message, list[int]]]) -> None:
+    """Send every step but the last (CONNECT), each answered by ACK."""
+    for msg, fds in steps[:-1]:
+        raw.send(msg, fds)
+        raw.expect(wire.Ack)
 
 
 def handshake(raw: Raw, steps: Sequence[tuple[wire.Message, list[int]]]) -> None:
@@ -690,11 +701,8 @@ def test_R4_region_shrunk_after_add_region_is_refused(master: Master) -> None:
     fd = os.memfd_create("unsealable", os.MFD_CLOEXEC)
     os.ftruncate(fd, mem.layout.size)
     try:
-        steps = mem.steps()
-        steps[1] = (steps[1][0], [fd])
-        for msg, fds in steps[:-1]:
-            raw.send(msg, fds)
-            raw.expect(wire.Ack)
+        steps = mem.steps(region_fd=fd)
+        send_until_connect(raw, steps)
         os.ftruncate(fd, 4096)
         raw.send(*steps[-1])
         assert raw.expect_disconnect() == (

@@ -35,10 +35,12 @@ from tests.test_hostile_peer import (
     RawMaster,
     SlaveMemory,
     connect,
+    connected,  # noqa: F401 - a fixture
     fd_count,
     fds_back_to,
     finish,
     handshake,
+    send_until_connect,
     wait_for,
 )
 from tests.test_responder import stop_responder
@@ -157,12 +159,10 @@ def master(sock_dir: Path) -> Iterator[Master]:
     m.close()
 
 
-def test_master_drops_frame_that_cannot_fit_tiny_postings(master: Master) -> None:
-    baseline = fd_count()
-    raw = master.connect()
-    mem = master.memory()
-    handshake(raw, mem.steps())
-    assert wait_for(lambda: master.iface.link_up)
+def test_master_drops_frame_that_cannot_fit_tiny_postings(
+    connected: tuple[Master, Raw, SlaveMemory, int],  # noqa: F811 - the fixture
+) -> None:
+    master, raw, mem, baseline = connected
     ring = mem.rings[M2S, 0]
     ring.desc["length"][:] = 1  # 16 one-byte buffers: a 1242-byte frame can never fit
     ring.head = 16
@@ -367,11 +367,8 @@ def test_master_refuses_unsealed_region_by_default(
     mem = master.memory()
     fd = _unsealable(mem, kind, sock_dir)
     try:
-        steps = mem.steps()
-        steps[1] = (steps[1][0], [fd])
-        for msg, fds in steps[:-1]:
-            raw.send(msg, fds)
-            raw.expect(wire.Ack)
+        steps = mem.steps(region_fd=fd)
+        send_until_connect(raw, steps)
         raw.send(*steps[-1])
         assert raw.expect_disconnect() == (
             "region 0 is not sealed against shrinking (F_SEAL_SHRINK)"
@@ -394,9 +391,7 @@ def test_unsealed_region_allowed_when_asked(sock_dir: Path) -> None:
         mem = SlaveMemory()
         fd = _unsealable(mem, "memfd", sock_dir)
         try:
-            steps = mem.steps()
-            steps[1] = (steps[1][0], [fd])
-            handshake(raw, steps)
+            handshake(raw, mem.steps(region_fd=fd))
             assert wait_for(lambda: iface.link_up)
             assert iface.get_details().regions == ((0, mem.layout.size, False),)
         finally:
