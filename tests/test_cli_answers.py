@@ -266,3 +266,34 @@ def test_gen_master_listens_before_it_builds_frames(
     assert result == [0], out
     assert code == 0, log
     assert not path.exists()  # removed on exit
+
+
+def test_gen_says_why_the_link_went_down(
+    sock_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(sock_dir / "gone.sock")
+    proc = start_responder("--role", "master", "--socket", path)
+    result: list[int] = []
+    gen = threading.Thread(
+        target=lambda: result.append(
+            cli.main(words("gen --role slave --socket", path,
+                           "--stream icmp --count 2000 --rate 200"))
+        )
+    )  # fmt: skip
+    gen.start()
+    out = err = ""
+    try:
+        deadline = time.monotonic() + 60
+        while "gen: progress" not in out:  # frames built, link up, traffic flowing
+            assert time.monotonic() < deadline, out + err
+            assert gen.is_alive(), out + err
+            time.sleep(0.1)
+            captured = capsys.readouterr()
+            out, err = out + captured.out, err + captured.err
+    finally:
+        stop_responder(proc)  # it deletes its interface: DISCONNECT "interface deleted"
+        gen.join(30)
+    err += capsys.readouterr().err
+    assert result == [1]
+    assert "the link went down: the peer said 'interface deleted'" in err, err
+    assert "Traceback" not in err

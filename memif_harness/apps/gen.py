@@ -81,24 +81,27 @@ def run(link: LinkConfig, config: GenConfig) -> int:
             return 1
         deadline = None if config.deadline is None else time.monotonic() + config.deadline
         queues = len(endpoint.interface.tx_queues)
-        verdict = send_and_expect(
-            endpoint,
-            endpoint,
-            frames,
-            expect,
-            queue=lambda i, _f: i % queues,
-            timeout=config.timeout,
-            burst=config.burst,
-            rate=config.rate,
-            ordered=not config.unordered and queues == 1,
-            check=False,
-            pcap_dir=config.pcap_dir,
-            window=config.window or (1 << link.log2_ring_size) // 2 * queues,
-            deadline=deadline,
-            progress=lambda sent, got: say(
-                f"gen: progress: sent {sent} of {len(frames)}, received {got}"
-            ),
-        )
+        try:
+            verdict = send_and_expect(
+                endpoint,
+                endpoint,
+                frames,
+                expect,
+                queue=lambda i, _f: i % queues,
+                timeout=config.timeout,
+                burst=config.burst,
+                rate=config.rate,
+                ordered=not config.unordered and queues == 1,
+                check=False,
+                pcap_dir=config.pcap_dir,
+                window=config.window or (1 << link.log2_ring_size) // 2 * queues,
+                deadline=deadline,
+                progress=lambda sent, got: say(
+                    f"gen: progress: sent {sent} of {len(frames)}, received {got}"
+                ),
+            )
+        except MemifError as exc:  # the link went down under us
+            return link.went_down(endpoint, "gen", exc)
     print_table(
         f"gen: {config.stream} x {config.count}, expect {expect_name}",
         VERDICT_COLUMNS,

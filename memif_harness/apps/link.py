@@ -10,6 +10,7 @@ from ..memif.protocol.constants import (
     DEFAULT_HANDSHAKE_TIMEOUT,
     DEFAULT_LOG2_RING_SIZE,
 )
+from ..memif.protocol.errors import MemifError
 from ..memif.runtime.endpoint import Endpoint
 from .output import say
 
@@ -93,3 +94,14 @@ class LinkConfig:
             err=True,
         )
         return False
+
+    def went_down(self, endpoint: Endpoint, what: str, error: MemifError) -> int:
+        """Say why the link went down under a running exchange (the peer's DISCONNECT reason
+        when it sent one); the exit status (1)."""
+        iface = endpoint.interface
+        if iface.remote_reason:
+            why = f"the peer said {iface.remote_reason!r}"
+        else:
+            why = iface.local_reason or str(error)
+        say(f"memif-harness {what}: the link went down: {why}", err=True)
+        return 1

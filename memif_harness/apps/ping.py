@@ -50,7 +50,10 @@ def run(link: LinkConfig, config: PingConfig) -> int:
     with endpoint:
         if not link.connect(endpoint, "ping"):
             return 1
-        return ping(endpoint, link.mode, config)
+        try:
+            return ping(endpoint, link.mode, config)
+        except MemifError as exc:  # the link went down under us
+            return link.went_down(endpoint, "ping", exc)
 
 
 def ping(endpoint: Endpoint, mode: str, config: PingConfig) -> int:
