@@ -294,6 +294,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="end the exchange this long after link up, whatever is still unsent (none)",
     )
+    p.add_argument(
+        "--warmup",
+        type=non_negative,
+        default=0.0,
+        metavar="SECONDS",
+        help="first send probes until the peer echoes one, at most this long (for testpmd, "
+        "which drops what arrives before its forwarding starts; default 0: none)",
+    )
     p.add_argument("--pcap-dir", default=None, help="write sent/received pcaps here on failure")
     p.set_defaults(func=cmd_gen)
 
@@ -424,6 +432,7 @@ def cmd_gen(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         pcap_dir=args.pcap_dir,
         deadline=args.deadline,
+        warmup=args.warmup,
     )
     return gen.run(_link(args), config)
 

@@ -22,6 +22,7 @@ import pytest
 from memif_harness import cli
 from memif_harness.apps.responder import ResponderCore
 from memif_harness.memif.protocol.constants import Mode
+from memif_harness.memif.protocol.errors import MemifError
 from memif_harness.memif.runtime.endpoint import Endpoint
 from tests.test_responder import start_responder, stop_responder
 
@@ -297,3 +298,48 @@ def test_gen_says_why_the_link_went_down(
     assert result == [1]
     assert "the link went down: the peer said 'interface deleted'" in err, err
     assert "Traceback" not in err
+
+
+def _late_echo_peer(path: str, stop: threading.Event, deaf: float) -> None:
+    """A master that drops what arrives in its first ``deaf`` seconds of each link, then
+    echoes: testpmd does this to frames that arrive before ``start`` (it flushes its queues)."""
+    with Endpoint("master", path) as ep:
+        while not stop.is_set():
+            if not ep.connected:
+                up_since = 0.0
+                time.sleep(0.01)
+                continue
+            up_since = up_since or time.monotonic()
+            try:
+                frames = ep.recv(64, timeout=0.05)
+                if frames and time.monotonic() - up_since > deaf:
+                    ep.send(frames)
+            except MemifError:  # the link went down meanwhile
+                continue
+
+
+@pytest.mark.parametrize("warmup", [False, True])
+def test_gen_warmup_waits_for_a_peer_that_starts_echoing_late(
+    sock_dir: Path, capsys: pytest.CaptureFixture[str], warmup: bool
+) -> None:
+    path = str(sock_dir / "late.sock")
+    stop = threading.Event()
+    peer = threading.Thread(target=_late_echo_peer, args=(path, stop, 1.5), daemon=True)
+    peer.start()
+    try:
+        time.sleep(0.2)
+        status = cli.main(
+            words("gen --role slave --socket", path, "--stream udp --count 200 --timeout 1")
+            + (["--warmup", "10"] if warmup else [])
+        )
+    finally:
+        stop.set()
+        peer.join(5)
+    out = capsys.readouterr().out
+    if warmup:
+        assert status == 0, out
+        assert "gen: warm-up: the peer echoes after" in out, out
+        assert "gen: OK: sent 200, expected 200, received 200" in out
+    else:  # what the warm-up is for
+        assert status == 1, out
+        assert "200 lost" in out, out

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from ..memif.protocol.errors import MemifError
+from ..memif.runtime.endpoint import Endpoint
 from ..traffic.exchange import send_and_expect
 from ..traffic.expect import resolve_expect
 from ..traffic.streams import STREAM_KINDS, make_stream
@@ -21,7 +22,9 @@ class GenConfig:
 
     ``expect`` ``"auto"`` is icmp-echo for icmp streams and identity otherwise; ``window`` None
     keeps half the rings in flight; ``deadline`` bounds the whole exchange (seconds from
-    link up; None: no bound).
+    link up; None: no bound); ``warmup`` (seconds, 0: none) first sends probes of the same
+    kind until one comes back, for a peer that drops what arrives before it forwards (testpmd
+    flushes its receive queues on ``start``).
     """
 
     stream: str = "udp"
@@ -40,6 +43,21 @@ class GenConfig:
     timeout: float = 2.0
     pcap_dir: str | None = None
     deadline: float | None = None
+    warmup: float = 0.0
+
+
+def _warm_up(endpoint: Endpoint, probe: list[bytes], seconds: float) -> None:
+    """Send ``probe`` until something comes back or ``seconds`` pass, then drain every queue;
+    say which."""
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        endpoint.interface.send(0, probe)  # no room yet (nothing posted): try again later
+        if endpoint.recv(8, timeout=0.1):
+            say(f"gen: warm-up: the peer echoes after {time.monotonic() - start:.1f} s")
+            for qid in range(len(endpoint.interface.rx_queues)):
+                endpoint.drain(qid, quiet=0.2)
+            return
+    say(f"gen: warm-up: nothing came back in {seconds:g} s; sending the stream anyway")
 
 
 def run(link: LinkConfig, config: GenConfig) -> int:
@@ -74,11 +92,17 @@ def run(link: LinkConfig, config: GenConfig) -> int:
     with endpoint:
         try:
             frames = make_stream(config.stream, 1, config.count, config.size, **kw).frames()
+            probe = make_stream(config.stream, 2, 1, config.size, **kw).frames()
         except ValueError as exc:
             say(f"memif-harness gen: {exc}", err=True)
             return 2
         if not link.connect(endpoint, "gen"):
             return 1
+        if config.warmup:
+            try:
+                _warm_up(endpoint, probe, config.warmup)
+            except MemifError as exc:
+                return link.went_down(endpoint, "gen", exc)
         deadline = None if config.deadline is None else time.monotonic() + config.deadline
         queues = len(endpoint.interface.tx_queues)
         try:
