@@ -916,32 +916,13 @@ class RawMaster:
 
     def serve(self, raw: Raw, hello: wire.Hello | None = None) -> list[tuple[wire.Message, int]]:
         """A well-behaved master: HELLO, ACK everything, CONNECTED; returns what came."""
-        raw.send(hello or wire.Hello(name="raw-master"))
-        got: list[tuple[wire.Message, int]] = []
-        while True:
-            msg, fds = raw.recv_with_fds()
-            assert len(fds) <= 1
-            self.fds += fds
-            got.append((msg, fds[0] if fds else -1))
-            if isinstance(msg, wire.Connect):
-                raw.send(wire.Connected(if_name="rawm"))
-                return got
-            raw.send(wire.Ack())
+        got = serve_as_master(raw, self.fds, hello)
+        raw.send(wire.Connected(if_name="rawm"))
+        return got
 
     def map(self, got: list[tuple[wire.Message, int]]) -> dict[tuple[RingType, int], Ring]:
         """Map the slave's region (as a master does) and locate its rings."""
-        for msg, fd in got:
-            if isinstance(msg, wire.AddRegion):
-                self.fds.remove(fd)
-                self.regions.append(Region.attach(fd, msg.size, index=msg.index))
-        rings = {}
-        for msg, _ in got:
-            if isinstance(msg, wire.AddRing):
-                kind = S2M if msg.is_s2m else M2S
-                rings[kind, msg.index] = Ring.locate(
-                    self.regions[msg.region], msg.offset, msg.log2_ring_size
-                )
-        return rings
+        return map_slave_memory(got, self.fds, self.regions)
 
     def check_recovers(self, raw: Raw | None = None) -> None:
         raw = raw or self.accept()
@@ -965,6 +946,42 @@ class RawMaster:
         self.release()
         self.loop.close()
         self.listener.close()
+
+
+def serve_as_master(
+    raw: Raw, fds: list[int], hello: wire.Hello | None = None
+) -> list[tuple[wire.Message, int]]:
+    """HELLO, then ACK everything up to CONNECT (not answered); returns what came, the fds
+    kept in ``fds``."""
+    raw.send(hello or wire.Hello(name="raw-master"))
+    got: list[tuple[wire.Message, int]] = []
+    while True:
+        msg, received = raw.recv_with_fds()
+        assert len(received) <= 1
+        fds += received
+        got.append((msg, received[0] if received else -1))
+        if isinstance(msg, wire.Connect):
+            return got
+        raw.send(wire.Ack())
+
+
+def map_slave_memory(
+    got: list[tuple[wire.Message, int]], fds: list[int], regions: list[Region]
+) -> dict[tuple[RingType, int], Ring]:
+    """Map the regions a slave sent (their fds move from ``fds`` to ``regions``) and locate
+    its rings, as a master does."""
+    for msg, fd in got:
+        if isinstance(msg, wire.AddRegion):
+            fds.remove(fd)
+            regions.append(Region.attach(fd, msg.size, index=msg.index))
+    rings = {}
+    for msg, _ in got:
+        if isinstance(msg, wire.AddRing):
+            kind = S2M if msg.is_s2m else M2S
+            rings[kind, msg.index] = Ring.locate(
+                regions[msg.region], msg.offset, msg.log2_ring_size
+            )
+    return rings
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from memif_harness.apps.responder import Responder, ResponderConfig
+from memif_harness.memif.datapath.shm import Region
 from memif_harness.memif.protocol import wire
 from memif_harness.memif.protocol.config import InterfaceConfig
 from memif_harness.memif.protocol.constants import RingType, Role
@@ -40,7 +41,9 @@ from tests.test_hostile_peer import (
     fds_back_to,
     finish,
     handshake,
+    map_slave_memory,
     send_until_connect,
+    serve_as_master,
     wait_for,
 )
 from tests.test_responder import stop_responder
@@ -147,6 +150,52 @@ def test_responder_survives_data_path_violation(running: RunningResponder, attac
     assert iface.get_details().counters.protocol_errors == 1
     assert any(line.startswith(f"disconnected: {expected}") for line in running.log), running.log
     running.check_serves_a_good_peer()
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_slave_responder_survives_a_hostile_master(sock_dir: Path, variant: str) -> None:
+    """As slave: the master writes a bad M2S descriptor; the responder disconnects it, keeps
+    running and connects again (its reconnect timer)."""
+    path = str(sock_dir / "hostile-master.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    listener.bind(path)
+    listener.listen(5)
+    listener.settimeout(10)
+    config = ResponderConfig(role=Role.SLAVE, socket=path, reconnect_period=0.1,
+                             **VARIANTS[variant])  # fmt: skip
+    responder = Responder(config)
+    thread = threading.Thread(target=responder.run)
+    thread.start()
+    fds: list[int] = []
+    regions: list[Region] = []
+    try:
+        sock, _ = listener.accept()
+        raw = Raw(sock)
+        got = serve_as_master(raw, fds)
+        raw.send(wire.Connected(if_name="rawm"))
+        assert responder.connected.wait(5)
+        ring = map_slave_memory(got, fds, regions)[M2S, 0]
+        ring.desc["length"][0] = 0
+        ring.tail = 1
+        del ring
+        os.eventfd_write(fds[-1], 1)  # the M2S ring's interrupt (the last ring sent)
+        assert raw.expect_disconnect() == "bad descriptor on ring M2S 0 slot 0: length 0"
+        raw.close()
+        assert thread.is_alive()
+        again, _ = listener.accept()  # it comes back
+        again.close()
+        iface = responder.interface
+        assert iface is not None
+        assert iface.get_details().counters.protocol_errors == 1
+    finally:
+        responder.stop()
+        thread.join(10)
+        listener.close()
+        for fd in fds:
+            os.close(fd)
+        for region in regions:
+            region.close()
+    assert not thread.is_alive()
 
 
 # -- 2. a frame that cannot fit the peer's buffers is dropped and counted ----------------------
@@ -303,16 +352,7 @@ def test_slave_ignores_counters_poisoned_before_connected(sock_dir: Path) -> Non
     rm = RawMaster(str(sock_dir / "poison.sock"))
     try:
         raw = rm.accept()
-        raw.send(wire.Hello(name="poisoner"))
-        got: list[tuple[wire.Message, int]] = []
-        while True:
-            msg, fds = raw.recv_with_fds()
-            rm.fds += fds
-            got.append((msg, fds[0] if fds else -1))
-            if isinstance(msg, wire.Connect):
-                break
-            raw.send(wire.Ack())
-        rings = rm.map(got)
+        rings = rm.map(serve_as_master(raw, rm.fds, wire.Hello(name="poisoner")))
         rings[M2S, 0].head = 0xFFFF
         rings[S2M, 0].head = 40000
         raw.send(wire.Connected(if_name="rawm"))
