@@ -33,8 +33,11 @@ from .apps.output import say
 from .apps.responder import DEFAULT_IP, DEFAULT_MAC, Responder, ResponderConfig
 from .memif.protocol.constants import (
     DEFAULT_BUFFER_SIZE,
+    DEFAULT_HANDSHAKE_TIMEOUT,
     DEFAULT_LOG2_RING_SIZE,
+    MAX_CHAIN,
     MAX_LOG2_RING_SIZE,
+    MAX_RINGS,
     Mode,
     Role,
 )
@@ -43,6 +46,8 @@ from .report import command as report_command
 from .traffic.frames import format_mac, parse_mac
 
 DEFAULT_RING_SIZE = 1 << DEFAULT_LOG2_RING_SIZE
+#: Largest IPv4 packet (the total length field is 16 bits).
+MAX_IP_PACKET = 65535
 
 
 # -- argument types --------------------------------------------------------------------------
@@ -77,11 +82,67 @@ def mac(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _integer(text: str) -> int:
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+
+
 def positive(text: str) -> int:
     """A positive integer."""
-    value = int(text, 0)
+    value = _integer(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive: {text}")
+    return value
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def positive_float(text: str) -> float:
+    """A positive, finite number (a rate)."""
+    value = _float(text)
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be positive: {text}")
+    return value
+
+
+def queue_count(text: str) -> int:
+    """Queue pairs: 1..255 (a memif interface has at most 255 rings each way)."""
+    value = _integer(text)
+    if not 1 <= value <= MAX_RINGS:
+        raise argparse.ArgumentTypeError(f"must be 1..{MAX_RINGS}, not {value}")
+    return value
+
+
+def vlan_id(text: str) -> int:
+    """An 802.1Q VLAN id."""
+    value = _integer(text)
+    if not 0 <= value <= 4095:
+        raise argparse.ArgumentTypeError(f"VLAN id must be 0..4095, not {value}")
+    return value
+
+
+def icmp_data_size(text: str) -> int:
+    """ICMP echo data bytes: what fits an IPv4 packet."""
+    value = _integer(text)
+    if not 0 <= value <= MAX_IP_PACKET - 28:
+        raise argparse.ArgumentTypeError(
+            f"ICMP data size must be 0..{MAX_IP_PACKET - 28}, not {value}"
+        )
+    return value
+
+
+def non_negative(text: str) -> float:
+    """A number of seconds, 0 or more."""
+    value = _float(text)
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {text}")
     return value
 
 
@@ -94,15 +155,57 @@ def _add_link(parser: argparse.ArgumentParser, *, queues: bool = True) -> None:
     parser.add_argument("--secret", default="", help="shared secret (default none)")
     parser.add_argument("--mode", choices=["ethernet", "ip"], default="ethernet")
     if queues:
-        parser.add_argument("--queues", type=positive, default=1, help="queue pairs")
+        parser.add_argument("--queues", type=queue_count, default=1, help="queue pairs (1..255)")
+    _add_ring_size(parser)
+    parser.add_argument("--buffer-size", type=positive, default=DEFAULT_BUFFER_SIZE)
+    parser.add_argument(
+        "--handshake-timeout",
+        type=non_negative,
+        default=DEFAULT_HANDSHAKE_TIMEOUT,
+        metavar="SECONDS",
+        help="drop a connection not CONNECTED after this long "
+        f"(default {DEFAULT_HANDSHAKE_TIMEOUT:g}; 0: no limit)",
+    )
+    parser.add_argument(
+        "--allow-unsealed-regions",
+        action="store_true",
+        help="as master, map regions the peer did not let us seal against shrinking "
+        "(RISK: the peer can then truncate one and kill us with SIGBUS)",
+    )
+
+
+def _add_ring_size(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ring-size",
         type=ring_size,
         default=DEFAULT_LOG2_RING_SIZE,
         dest="log2_ring_size",
+        metavar="SLOTS",
         help=f"slots per ring, a power of 2 (default {DEFAULT_RING_SIZE})",
     )
-    parser.add_argument("--buffer-size", type=positive, default=DEFAULT_BUFFER_SIZE)
+
+
+def _check_frame_size(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``--size`` of ping, gen and loopback: a frame IP allows and our rings can carry."""
+    if args.command not in ("ping", "gen", "loopback") or args.size is None:
+        return
+    l2 = args.mode == "ethernet"
+    if args.command == "ping":
+        length = args.size + 28 + (14 if l2 else 0)
+    else:
+        length = args.size
+        limit = MAX_IP_PACKET + (14 + 4 * len(getattr(args, "vlan", ())) if l2 else 0)
+        if length > limit:
+            parser.error(
+                f"--size: frame size {length} is more than one IP packet allows "
+                f"({limit} bytes at most here)"
+            )
+    slots = min(1 << args.log2_ring_size, MAX_CHAIN)
+    if length > slots * args.buffer_size:
+        parser.error(
+            f"--size: a {length}-byte frame does not fit {slots} buffers of "
+            f"{args.buffer_size} bytes (raise --ring-size or --buffer-size)"
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ip", type=ipv4, default="192.168.1.2", help="our address (192.168.1.2)")
     p.add_argument("--mac", type=mac, default="02:fe:00:00:00:02", help="our MAC")
     p.add_argument("--count", "-c", type=positive, default=4)
-    p.add_argument("--size", "-s", type=int, default=56, help="ICMP data bytes (56)")
+    p.add_argument("--size", "-s", type=icmp_data_size, default=56, help="ICMP data bytes (56)")
     p.add_argument("--timeout", "-W", type=float, default=1.0, help="seconds per reply (1)")
     p.add_argument("--interval", "-i", type=float, default=0.2, help="seconds between (0.2)")
     p.add_argument(
@@ -148,11 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--socket", default="", help="socket (default: a private abstract one)")
     p.add_argument("--count", type=positive, default=1000, help="frames per direction per queue")
     p.add_argument("--size", type=positive, default=64, help="frame size (64)")
-    p.add_argument("--queues", type=positive, default=1)
+    p.add_argument("--queues", type=queue_count, default=1, help="queue pairs (1..255)")
     p.add_argument("--mode", choices=["ethernet", "ip"], default="ethernet")
-    p.add_argument(
-        "--ring-size", type=ring_size, default=DEFAULT_LOG2_RING_SIZE, dest="log2_ring_size"
-    )
+    _add_ring_size(p)
     p.add_argument("--buffer-size", type=positive, default=DEFAULT_BUFFER_SIZE)
     p.add_argument("--timeout", type=float, default=5.0)
     p.set_defaults(func=cmd_loopback)
@@ -162,7 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stream", default="udp", help="udp, tcp, icmp, udp6, tcp6, icmp6, arp")
     p.add_argument("--count", type=positive, default=1000)
     p.add_argument("--size", type=positive, default=None, help="frame size (smallest possible)")
-    p.add_argument("--rate", type=float, default=None, help="packets per second (unlimited)")
+    p.add_argument(
+        "--rate", type=positive_float, default=None, help="packets per second (unlimited)"
+    )
     p.add_argument("--burst", type=positive, default=32)
     p.add_argument(
         "--window",
@@ -171,7 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="most frames in flight, sent and not yet back (default: half the ring, so a "
         "peer that drops on a full ring, like testpmd, loses nothing)",
     )
-    p.add_argument("--vlan", type=int, action="append", default=[], help="Dot1Q tag (repeat)")
+    p.add_argument(
+        "--vlan", type=vlan_id, action="append", default=[], help="Dot1Q tag 0..4095 (repeat)"
+    )
     p.add_argument(
         "--expect",
         default="auto",
@@ -184,6 +289,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unordered", action="store_true", help="do not report reordering")
     p.add_argument("--timeout", type=float, default=2.0)
     p.add_argument("--connect-timeout", type=float, default=10.0)
+    p.add_argument(
+        "--deadline",
+        type=positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="end the exchange this long after link up, whatever is still unsent (none)",
+    )
+    p.add_argument(
+        "--warmup",
+        type=non_negative,
+        default=0.0,
+        metavar="SECONDS",
+        help="first send probes until the peer echoes one, at most this long (for testpmd, "
+        "which drops what arrives before its forwarding starts; default 0: none)",
+    )
     p.add_argument("--pcap-dir", default=None, help="write sent/received pcaps here on failure")
     p.set_defaults(func=cmd_gen)
 
@@ -204,7 +324,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["report"]:  # its own parser: options before RESULTS, --help included
         return report_command.main(argv[1:])
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check_frame_size(parser, args)
     try:
         status: int = args.func(args)
     except KeyboardInterrupt:
@@ -233,6 +355,8 @@ def cmd_responder(args: argparse.Namespace) -> int:
         buffer_size=args.buffer_size,
         fd_events=args.fd_events,
         threads=args.threads,
+        allow_unsealed_regions=args.allow_unsealed_regions,
+        handshake_timeout=args.handshake_timeout or None,
     )
     try:
         responder = Responder(config, log=say)
@@ -266,6 +390,8 @@ def _link(args: argparse.Namespace) -> LinkConfig:
         log2_ring_size=args.log2_ring_size,
         buffer_size=args.buffer_size,
         connect_timeout=args.connect_timeout,
+        allow_unsealed_regions=args.allow_unsealed_regions,
+        handshake_timeout=args.handshake_timeout or None,
     )
 
 
@@ -316,6 +442,8 @@ def cmd_gen(args: argparse.Namespace) -> int:
         unordered=args.unordered,
         timeout=args.timeout,
         pcap_dir=args.pcap_dir,
+        deadline=args.deadline,
+        warmup=args.warmup,
     )
     return gen.run(_link(args), config)
 

@@ -10,7 +10,8 @@ It runs pytest in-process on the ``suites/`` directory of this checkout with the
     memif-harness run --app-file examples/apps.toml --peer app:responder   # any memif app
     memif-harness run -- -n 2                          # args after -- go to pytest
 
-Exit status: pytest's (0: every test passed or skipped; 1: failures; 2: interrupted;
+Exit status: pytest's (0: every test passed or skipped; 1: failures; 2: interrupted, by
+SIGINT or SIGTERM, with the partial report written;
 3: internal error; 4: usage error), :data:`EXIT_NO_TESTS` (5) when no test was selected, and
 :data:`EXIT_NO_SUITES` (4) when there is no ``suites/`` directory. Also runnable as
 ``python -m memif_harness.runner``.
@@ -19,8 +20,11 @@ Exit status: pytest's (0: every test passed or skipped; 1: failures; 2: interrup
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
-from collections.abc import Sequence
+import types
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -274,7 +278,8 @@ def main(args: argparse.Namespace, console: Console | None = None) -> int:
 
     import pytest  # noqa: PLC0415 - only the run subcommand needs pytest
 
-    code = int(pytest.main(argv))
+    with _sigterm_interrupts():
+        code = int(pytest.main(argv))
     sys.stdout.flush()
     console.print()
 
@@ -316,6 +321,25 @@ def main(args: argparse.Namespace, console: Console | None = None) -> int:
     if code not in (0, EXIT_NO_TESTS):
         console.print(f"[bold red]exit {code}:[/] {describe_exit(code)}")
     return code
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """Make SIGTERM (what CI sends on cancel or timeout) interrupt the run as Ctrl-C does, so
+    pytest finishes the session and the partial report is written (exit status 2)."""
+
+    def interrupt(_signum: int, _frame: types.FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave SIGTERM alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def build_parser() -> argparse.ArgumentParser:

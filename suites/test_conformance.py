@@ -101,3 +101,13 @@ def test_l5_delete_on_peer_side_seen_by_us(memif_link: Link) -> None:
         assert iface.remote_reason == expected
     elif expected == "":
         assert iface.remote_reason == "", "the peer now sends a reason: update DELETED"
+
+
+@pytest.mark.scenario("R4")
+@pytest.mark.role("slave")
+def test_peer_regions_are_sealed(memif_link: Link) -> None:
+    """As master we refuse regions not sealed against shrinking (SIGBUS guard): every peer's
+    regions take F_SEAL_SHRINK, so that default costs no interop."""
+    regions = memif_link.endpoint.details().regions
+    assert regions, "no region mapped"
+    assert all(sealed for _, _, sealed in regions), regions

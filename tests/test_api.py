@@ -148,7 +148,7 @@ def test_create_and_delete(memif: Memif, sock_path: str) -> None:
     assert wait_until(lambda: not slave.link_up, memif, 2)
     memif.delete(slave)
     memif.delete(slave)  # idempotent
-    assert memif.watched_fds() == [memif._timer.fd]
+    assert memif.watched_fds() == [memif._timer.fd, memif._housekeeping.fd]
 
 
 def test_second_runtime_cannot_listen_on_an_active_socket(sock_path: str) -> None:
@@ -457,7 +457,9 @@ def test_local_misuse_of_the_data_path(memif: Memif, sock_path: str) -> None:
     with pytest.raises(LocalProtocolError):
         slave.send(0, [b""])  # empty frame
     with pytest.raises(LocalProtocolError):
-        slave.send(0, [b"x" * 2048 * 5])  # can never fit a 4-slot ring
+        slave.buffer_alloc(0, 1, 2048 * 5)  # can never fit a 4-slot ring
+    assert slave.send(0, [b"x" * 2048 * 5]) == 1  # send drops it and counts it
+    assert slave.get_details().tx_queues[0].oversize == 1
     assert slave.send(0, []) == 0
     with pytest.raises(LocalProtocolError):
         slave.buffer_alloc(0, 0)

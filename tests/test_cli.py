@@ -80,6 +80,9 @@ def test_ping_against_nothing_fails_clearly(
     assert status == 1
     assert "no memif peer connected" in err
     assert "nobody.sock" in err
+    if role == "slave":  # it said at once that it waits, and retries
+        assert f"waiting for a master on {sock_dir / 'nobody.sock'}" in err, err
+        assert "retrying every" in err
 
 
 def test_ping_without_answer_reports_loss(

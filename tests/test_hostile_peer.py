@@ -144,11 +144,15 @@ class SlaveMemory:
                 self.rings[kind, i] = ring
                 self.efds[kind, i] = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
 
-    def steps(self, *, id: int = 0, **init: Any) -> list[tuple[wire.Message, list[int]]]:
-        """INIT, ADD_REGION, ADD_RING S2M.., ADD_RING M2S.., CONNECT with their fds."""
+    def steps(
+        self, *, id: int = 0, region_fd: int | None = None, **init: Any
+    ) -> list[tuple[wire.Message, list[int]]]:
+        """INIT, ADD_REGION, ADD_RING S2M.., ADD_RING M2S.., CONNECT with their fds
+        (``region_fd`` instead of our region's)."""
+        region = self.region.fd if region_fd is None else region_fd
         out: list[tuple[wire.Message, list[int]]] = [
             (wire.Init(id=id, name="raw-slave", **init), []),
-            (wire.AddRegion(index=0, size=self.layout.size), [self.region.fd]),
+            (wire.AddRegion(index=0, size=self.layout.size), [region]),
         ]
         for (kind, i), ring in self.rings.items():
             msg = wire.AddRing(
@@ -185,6 +189,13 @@ class SlaveMemory:
             os.close(fd)
         self.efds.clear()
         self.region.close()
+
+
+def send_until_connect(raw: Raw, steps: Sequence[tuple[wire.Message, list[int]]]) -> None:
+    """Send every step but the last (CONNECT), each answered by ACK."""
+    for msg, fds in steps[:-1]:
+        raw.send(msg, fds)
+        raw.expect(wire.Ack)
 
 
 def handshake(raw: Raw, steps: Sequence[tuple[wire.Message, list[int]]]) -> None:
@@ -690,11 +701,8 @@ def test_R4_region_shrunk_after_add_region_is_refused(master: Master) -> None:
     fd = os.memfd_create("unsealable", os.MFD_CLOEXEC)
     os.ftruncate(fd, mem.layout.size)
     try:
-        steps = mem.steps()
-        steps[1] = (steps[1][0], [fd])
-        for msg, fds in steps[:-1]:
-            raw.send(msg, fds)
-            raw.expect(wire.Ack)
+        steps = mem.steps(region_fd=fd)
+        send_until_connect(raw, steps)
         os.ftruncate(fd, 4096)
         raw.send(*steps[-1])
         assert raw.expect_disconnect() == (
@@ -908,32 +916,13 @@ class RawMaster:
 
     def serve(self, raw: Raw, hello: wire.Hello | None = None) -> list[tuple[wire.Message, int]]:
         """A well-behaved master: HELLO, ACK everything, CONNECTED; returns what came."""
-        raw.send(hello or wire.Hello(name="raw-master"))
-        got: list[tuple[wire.Message, int]] = []
-        while True:
-            msg, fds = raw.recv_with_fds()
-            assert len(fds) <= 1
-            self.fds += fds
-            got.append((msg, fds[0] if fds else -1))
-            if isinstance(msg, wire.Connect):
-                raw.send(wire.Connected(if_name="rawm"))
-                return got
-            raw.send(wire.Ack())
+        got = serve_as_master(raw, self.fds, hello)
+        raw.send(wire.Connected(if_name="rawm"))
+        return got
 
     def map(self, got: list[tuple[wire.Message, int]]) -> dict[tuple[RingType, int], Ring]:
         """Map the slave's region (as a master does) and locate its rings."""
-        for msg, fd in got:
-            if isinstance(msg, wire.AddRegion):
-                self.fds.remove(fd)
-                self.regions.append(Region.attach(fd, msg.size, index=msg.index))
-        rings = {}
-        for msg, _ in got:
-            if isinstance(msg, wire.AddRing):
-                kind = S2M if msg.is_s2m else M2S
-                rings[kind, msg.index] = Ring.locate(
-                    self.regions[msg.region], msg.offset, msg.log2_ring_size
-                )
-        return rings
+        return map_slave_memory(got, self.fds, self.regions)
 
     def check_recovers(self, raw: Raw | None = None) -> None:
         raw = raw or self.accept()
@@ -957,6 +946,42 @@ class RawMaster:
         self.release()
         self.loop.close()
         self.listener.close()
+
+
+def serve_as_master(
+    raw: Raw, fds: list[int], hello: wire.Hello | None = None
+) -> list[tuple[wire.Message, int]]:
+    """HELLO, then ACK everything up to CONNECT (not answered); returns what came, the fds
+    kept in ``fds``."""
+    raw.send(hello or wire.Hello(name="raw-master"))
+    got: list[tuple[wire.Message, int]] = []
+    while True:
+        msg, received = raw.recv_with_fds()
+        assert len(received) <= 1
+        fds += received
+        got.append((msg, received[0] if received else -1))
+        if isinstance(msg, wire.Connect):
+            return got
+        raw.send(wire.Ack())
+
+
+def map_slave_memory(
+    got: list[tuple[wire.Message, int]], fds: list[int], regions: list[Region]
+) -> dict[tuple[RingType, int], Ring]:
+    """Map the regions a slave sent (their fds move from ``fds`` to ``regions``) and locate
+    its rings, as a master does."""
+    for msg, fd in got:
+        if isinstance(msg, wire.AddRegion):
+            fds.remove(fd)
+            regions.append(Region.attach(fd, msg.size, index=msg.index))
+    rings = {}
+    for msg, _ in got:
+        if isinstance(msg, wire.AddRing):
+            kind = S2M if msg.is_s2m else M2S
+            rings[kind, msg.index] = Ring.locate(
+                regions[msg.region], msg.offset, msg.log2_ring_size
+            )
+    return rings
 
 
 @pytest.fixture

@@ -600,16 +600,16 @@ def test_external_fd_mode_with_own_epoll(sock_dir: str) -> None:
 
     try:
         memif = Memif(on_fd_update=on_fd_update, reconnect_period=0.1)
-        assert len(watched) == 1  # the reconnect timer
+        assert len(watched) == 2  # the reconnect and housekeeping timers
         with pytest.raises(MemifError) as info:
             memif.poll_event(0)
         assert info.value.code is ErrorCode.INVAL_ARG
         master = memif.create(InterfaceConfig(role=Role.MASTER, socket=path))
-        assert len(watched) == 2  # + the listener
+        assert len(watched) == 3  # + the listener
         slave = memif.create(InterfaceConfig(role=Role.SLAVE, socket=path))
-        assert len(watched) == 3  # + the slave's connection
+        assert len(watched) == 4  # + the slave's connection
         run(memif, lambda: master.link_up and slave.link_up)
-        assert len(watched) == 4  # + the accepted connection
+        assert len(watched) == 5  # + the accepted connection
         assert set(watched) == set(memif.watched_fds())
         assert all(events == FD_EVENT_READ for events in watched.values())
         assert slave.send(0, [b"ext" * 20]) == 1
@@ -621,9 +621,9 @@ def test_external_fd_mode_with_own_epoll(sock_dir: str) -> None:
         memif.delete(slave)
         run(memif, lambda: not master.link_up)
         assert master.get_details().remote_error == "interface deleted"
-        assert len(watched) == 2  # both connection fds were removed (DEL)
+        assert len(watched) == 3  # both connection fds were removed (DEL)
         memif.delete(master)
-        assert len(watched) == 1
+        assert len(watched) == 2
         assert not os.path.exists(path)
         memif.cleanup()
         assert watched == {}

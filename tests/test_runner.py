@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -279,3 +281,54 @@ def test_app_peers_are_passed_listed_and_chosen(tmp_path: Path) -> None:
     apps.write_text('[app.cnf]\ncmd = "my-cnf {sock}"\n')
     with pytest.raises(ValueError, match="unknown placeholder"):
         runner.app_peers(args)
+
+
+SLOW_SUITE = '''
+import pathlib, time
+import pytest
+
+@pytest.mark.scenario("H1")
+@pytest.mark.peer("python")
+@pytest.mark.role("master")
+def test_h1_hello():
+    pass
+
+@pytest.mark.scenario("D1")
+@pytest.mark.peer("python")
+@pytest.mark.role("slave")
+def test_d1_slow():
+    pathlib.Path("STARTED").write_text("")
+    time.sleep(60)
+'''
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_run_cancelled_writes_the_partial_report(tmp_path: Path, sig: signal.Signals) -> None:
+    """CI cancels with SIGTERM: like Ctrl-C, the report of what ran is written."""
+    suites = tmp_path / "suites"
+    suites.mkdir()
+    (suites / "test_slow.py").write_text(SLOW_SUITE)
+    out = tmp_path / "r.json"
+    out.write_text("{}")  # a previous report: must not survive as this run's
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "memif_harness.runner", "--suites", str(suites),
+         "--peer", "python", "--report", str(out)],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**_clean_env(), "COLUMNS": "120"},
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "STARTED").exists():
+            assert proc.poll() is None, proc.communicate()[0]
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(sig)
+        stdout, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 2, stdout
+    report = mreport.load(out)
+    assert report["summary"]["passed"] == 1, report["summary"]
+    assert f"report: {out}" in stdout

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any
 
 from ..memif.protocol.errors import MemifError
+from ..memif.runtime.endpoint import Endpoint
 from ..traffic.exchange import send_and_expect
 from ..traffic.expect import resolve_expect
 from ..traffic.streams import STREAM_KINDS, make_stream
@@ -19,7 +21,10 @@ class GenConfig:
     """The stream (kind, count, size, addresses, VLAN tags), its pacing and what to expect back.
 
     ``expect`` ``"auto"`` is icmp-echo for icmp streams and identity otherwise; ``window`` None
-    keeps half the rings in flight.
+    keeps half the rings in flight; ``deadline`` bounds the whole exchange (seconds from
+    link up; None: no bound); ``warmup`` (seconds, 0: none) first sends probes of the same
+    kind until one comes back, for a peer that drops what arrives before it forwards (testpmd
+    flushes its receive queues on ``start``).
     """
 
     stream: str = "udp"
@@ -37,6 +42,22 @@ class GenConfig:
     unordered: bool = False
     timeout: float = 2.0
     pcap_dir: str | None = None
+    deadline: float | None = None
+    warmup: float = 0.0
+
+
+def _warm_up(endpoint: Endpoint, probe: list[bytes], seconds: float) -> None:
+    """Send ``probe`` until something comes back or ``seconds`` pass, then drain every queue;
+    say which."""
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        endpoint.interface.send(0, probe)  # no room yet (nothing posted): try again later
+        if endpoint.recv(8, timeout=0.1):
+            say(f"gen: warm-up: the peer echoes after {time.monotonic() - start:.1f} s")
+            for qid in range(len(endpoint.interface.rx_queues)):
+                endpoint.drain(qid, quiet=0.2)
+            return
+    say(f"gen: warm-up: nothing came back in {seconds:g} s; sending the stream anyway")
 
 
 def run(link: LinkConfig, config: GenConfig) -> int:
@@ -60,39 +81,58 @@ def run(link: LinkConfig, config: GenConfig) -> int:
         expect_name = "icmp-echo" if config.stream.startswith("icmp") else "identity"
     try:
         expect = resolve_expect(expect_name)
-        stream = make_stream(config.stream, 1, config.count, config.size, **kw)
-        frames = stream.frames()
     except ValueError as exc:
         say(f"memif-harness gen: {exc}", err=True)
         return 2
-    try:
+    try:  # listen (or start connecting) first: a peer may start while the frames are built
         endpoint = link.endpoint()
     except MemifError as exc:
         say(f"memif-harness gen: cannot create the interface: {exc}", err=True)
         return 1
     with endpoint:
+        try:
+            frames = make_stream(config.stream, 1, config.count, config.size, **kw).frames()
+            probe = make_stream(config.stream, 2, 1, config.size, **kw).frames()
+        except ValueError as exc:
+            say(f"memif-harness gen: {exc}", err=True)
+            return 2
         if not link.connect(endpoint, "gen"):
             return 1
+        if config.warmup:
+            try:
+                _warm_up(endpoint, probe, config.warmup)
+            except MemifError as exc:
+                return link.went_down(endpoint, "gen", exc)
+        deadline = None if config.deadline is None else time.monotonic() + config.deadline
         queues = len(endpoint.interface.tx_queues)
-        verdict = send_and_expect(
-            endpoint,
-            endpoint,
-            frames,
-            expect,
-            queue=lambda i, _f: i % queues,
-            timeout=config.timeout,
-            burst=config.burst,
-            rate=config.rate,
-            ordered=not config.unordered and queues == 1,
-            check=False,
-            pcap_dir=config.pcap_dir,
-            window=config.window or (1 << link.log2_ring_size) // 2 * queues,
-        )
+        try:
+            verdict = send_and_expect(
+                endpoint,
+                endpoint,
+                frames,
+                expect,
+                queue=lambda i, _f: i % queues,
+                timeout=config.timeout,
+                burst=config.burst,
+                rate=config.rate,
+                ordered=not config.unordered and queues == 1,
+                check=False,
+                pcap_dir=config.pcap_dir,
+                window=config.window or (1 << link.log2_ring_size) // 2 * queues,
+                deadline=deadline,
+                progress=lambda sent, got: say(
+                    f"gen: progress: sent {sent} of {len(frames)}, received {got}"
+                ),
+            )
+        except MemifError as exc:  # the link went down under us
+            return link.went_down(endpoint, "gen", exc)
     print_table(
         f"gen: {config.stream} x {config.count}, expect {expect_name}",
         VERDICT_COLUMNS,
         [verdict_row(f"{link.role} {link.socket}", verdict)],
     )
+    if deadline is not None and verdict.unsent and time.monotonic() >= deadline:
+        say(f"gen: the deadline of {config.deadline:g} s passed with {verdict.unsent} unsent")
     if verdict.ok:
         say(f"gen: OK: {verdict.summary()}")
         return 0

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 
-from ..memif.protocol.constants import DEFAULT_BUFFER_SIZE, DEFAULT_LOG2_RING_SIZE
+from ..memif.protocol.constants import (
+    DEFAULT_BUFFER_SIZE,
+    DEFAULT_HANDSHAKE_TIMEOUT,
+    DEFAULT_LOG2_RING_SIZE,
+)
+from ..memif.protocol.errors import MemifError
 from ..memif.runtime.endpoint import Endpoint
 from .output import say
 
@@ -22,6 +28,8 @@ class LinkConfig:
     log2_ring_size: int = DEFAULT_LOG2_RING_SIZE
     buffer_size: int = DEFAULT_BUFFER_SIZE
     connect_timeout: float = 5.0
+    allow_unsealed_regions: bool = False
+    handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT
 
     def endpoint(self) -> Endpoint:
         """A new endpoint on this link (it connects in the background)."""
@@ -36,19 +44,64 @@ class LinkConfig:
             log2_ring_size=self.log2_ring_size,
             buffer_size=self.buffer_size,
             name="memif-harness",
+            allow_unsealed_regions=self.allow_unsealed_regions,
+            handshake_timeout=self.handshake_timeout,
         )
 
     def connect(self, endpoint: Endpoint, what: str) -> bool:
-        """Wait for the peer; False, having said why on stderr, if none connected in time."""
-        try:
-            endpoint.wait_connected(self.connect_timeout)
-        except TimeoutError:
-            iface = endpoint.interface
-            why = iface.local_reason or iface.remote_reason or "nobody answered"
-            say(
-                f"memif-harness {what}: no memif peer connected as {self.role} on {self.socket} "
-                f"id {self.id} within {self.connect_timeout:g}s ({why})",
-                err=True,
-            )
-            return False
-        return True
+        """Wait for the peer; False, having said why on stderr, if none connected in time.
+
+        Says at once what stands in the way: as slave, that no master listens yet (it keeps
+        retrying) or the master's refusal (then it gives up: the master said why); as master,
+        each slave it refused (and keeps waiting).
+        """
+        iface = endpoint.interface
+        deadline = time.monotonic() + self.connect_timeout
+        told = ""
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                endpoint.wait_connected(max(0.0, min(left, 0.05)))
+            except TimeoutError:
+                pass
+            else:
+                return True
+            if self.role == "slave" and iface.remote_reason:
+                say(
+                    f"memif-harness {what}: the master refused the connection: "
+                    f"{iface.remote_reason!r}",
+                    err=True,
+                )
+                return False
+            news = iface.local_reason if iface.sock is None else ""
+            if news and news != told:
+                told = news
+                if self.role == "slave":
+                    period = endpoint.loop.memif.reconnect_period
+                    line = (
+                        f"waiting for a master on {self.socket} ({news}); "
+                        f"retrying every {period:g} s"
+                    )
+                else:
+                    line = f"refused a slave: {news!r}; still waiting"
+                say(f"memif-harness {what}: {line}", err=True)
+            if left <= 0:
+                break
+        why = iface.local_reason or iface.remote_reason or "nobody answered"
+        say(
+            f"memif-harness {what}: no memif peer connected as {self.role} on {self.socket} "
+            f"id {self.id} within {self.connect_timeout:g}s ({why})",
+            err=True,
+        )
+        return False
+
+    def went_down(self, endpoint: Endpoint, what: str, error: MemifError) -> int:
+        """Say why the link went down under a running exchange (the peer's DISCONNECT reason
+        when it sent one); the exit status (1)."""
+        iface = endpoint.interface
+        if iface.remote_reason:
+            why = f"the peer said {iface.remote_reason!r}"
+        else:
+            why = iface.local_reason or str(error)
+        say(f"memif-harness {what}: the link went down: {why}", err=True)
+        return 1

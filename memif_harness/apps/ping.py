@@ -50,11 +50,15 @@ def run(link: LinkConfig, config: PingConfig) -> int:
     with endpoint:
         if not link.connect(endpoint, "ping"):
             return 1
-        return ping(endpoint, link.mode, config)
+        try:
+            return ping(endpoint, link.mode, config)
+        except MemifError as exc:  # the link went down under us
+            return link.went_down(endpoint, "ping", exc)
 
 
 def ping(endpoint: Endpoint, mode: str, config: PingConfig) -> int:
-    """Ping over a connected endpoint; 0 only if every reply came intact."""
+    """Ping over a connected endpoint; 0 only if every reply came intact, 130 (after the
+    summary) when interrupted by Ctrl-C/SIGINT. A bad reply ends the wait for its seq."""
     l2 = mode == "ethernet"
     me = ResponderCore(config.ip, config.mac, mode=Mode[mode.upper()])  # answers ARP for us
     target = ipaddress.IPv4Address(config.target).packed
@@ -88,43 +92,50 @@ def ping(endpoint: Endpoint, mode: str, config: PingConfig) -> int:
     say(f"PING {config.target} ({config.target}) {config.size} data bytes")
     rtts: list[float] = []
     start = time.monotonic()
-    for seq in range(1, config.count + 1):
-        payload = bytes((i + seq) & 0xFF for i in range(config.size))
-        ip = IP(src=config.ip, dst=config.target) / ICMP(type=8, id=ident, seq=seq) / payload
-        request = bytes(Ether(src=config.mac, dst=target_mac) / ip) if l2 else bytes(ip)
-        sent_at = time.monotonic()
-        endpoint.send([request])
-        deadline = sent_at + config.timeout
-        got = False
-        while not got and (left := deadline - time.monotonic()) > 0:
-            for frame in handle(_recv_some(endpoint, left)):
-                packet = Ether(frame) if l2 else IP(frame)
-                if not packet.haslayer(ICMP) or packet[IP].src != config.target:
-                    continue
-                reply = packet[ICMP]
-                if reply.type != 0 or reply.id != ident or reply.seq != seq:
-                    continue
-                problem = _check_echo(
-                    reply, payload=payload, frame=frame, l2=l2, our_mac=config.mac
-                )
-                if problem:
-                    say(f"bad reply icmp_seq={seq}: {problem}")
-                    continue
-                rtt = (time.monotonic() - sent_at) * 1000
-                rtts.append(rtt)
-                got = True
-                say(
-                    f"{len(bytes(reply))} bytes from {config.target}: icmp_seq={seq} "
-                    f"ttl={packet[IP].ttl} time={rtt:.3f} ms"
-                )
-        if seq < config.count:
-            time.sleep(max(0.0, config.interval - (time.monotonic() - sent_at)))
+    transmitted = 0
+    interrupted = False
+    try:
+        for seq in range(1, config.count + 1):
+            payload = bytes((i + seq) & 0xFF for i in range(config.size))
+            ip = IP(src=config.ip, dst=config.target) / ICMP(type=8, id=ident, seq=seq) / payload
+            request = bytes(Ether(src=config.mac, dst=target_mac) / ip) if l2 else bytes(ip)
+            sent_at = time.monotonic()
+            endpoint.send([request])
+            transmitted += 1
+            deadline = sent_at + config.timeout
+            answered = False  # a reply to this seq came, good or bad: stop waiting
+            while not answered and (left := deadline - time.monotonic()) > 0:
+                for frame in handle(_recv_some(endpoint, left)):
+                    packet = Ether(frame) if l2 else IP(frame)
+                    if not packet.haslayer(ICMP) or packet[IP].src != config.target:
+                        continue
+                    reply = packet[ICMP]
+                    if reply.type != 0 or reply.id != ident or reply.seq != seq:
+                        continue
+                    answered = True
+                    problem = _check_echo(
+                        reply, payload=payload, frame=frame, l2=l2, our_mac=config.mac
+                    )
+                    if problem:
+                        say(f"bad reply icmp_seq={seq}: {problem}")
+                        break
+                    rtt = (time.monotonic() - sent_at) * 1000
+                    rtts.append(rtt)
+                    say(
+                        f"{len(bytes(reply))} bytes from {config.target}: icmp_seq={seq} "
+                        f"ttl={packet[IP].ttl} time={rtt:.3f} ms"
+                    )
+                    break
+            if seq < config.count:
+                time.sleep(max(0.0, config.interval - (time.monotonic() - sent_at)))
+    except KeyboardInterrupt:  # like ping: Ctrl-C ends the run with its summary
+        interrupted = True
     elapsed = (time.monotonic() - start) * 1000
     received = len(rtts)
-    loss = 100 * (config.count - received) // config.count
+    loss = 100 * (transmitted - received) // transmitted if transmitted else 0
     say(f"\n--- {config.target} ping statistics ---")
     say(
-        f"{config.count} packets transmitted, {received} received, {loss}% packet loss, "
+        f"{transmitted} packets transmitted, {received} received, {loss}% packet loss, "
         f"time {elapsed:.0f}ms"
     )
     if rtts:
@@ -133,6 +144,8 @@ def ping(endpoint: Endpoint, mode: str, config: PingConfig) -> int:
             f"rtt min/avg/max/mdev = {min(rtts):.3f}/{statistics.fmean(rtts):.3f}/"
             f"{max(rtts):.3f}/{mdev:.3f} ms"
         )
+    if interrupted:
+        return 130
     return 0 if received == config.count else 1
 
 

@@ -41,12 +41,13 @@ from typing import Literal
 from ..memif.protocol.config import InterfaceConfig
 from ..memif.protocol.constants import (
     DEFAULT_BUFFER_SIZE,
+    DEFAULT_HANDSHAKE_TIMEOUT,
     DEFAULT_LOG2_RING_SIZE,
     Mode,
     Role,
     RxMode,
 )
-from ..memif.protocol.errors import ErrorCode, MemifError
+from ..memif.protocol.errors import ErrorCode, MemifError, RemoteProtocolError
 from ..memif.runtime.interface import Interface, ack_queue_interrupt, send_retrying
 from ..memif.runtime.memif import (
     FD_EVENT_DEL,
@@ -126,8 +127,20 @@ class ResponderCore:
         """Drain receive queue ``qid`` and answer on the transmit queue of the same number.
 
         Returns the number of frames received. Replies that find the transmit ring full for
-        ``tx_wait`` seconds are dropped (counted in ``stats.tx_dropped``).
+        ``tx_wait`` seconds are dropped (counted in ``stats.tx_dropped``). A peer's violation
+        ends the burst: the interface has already disconnected it, with the reason, and
+        waits for the next connection; so does a link that went down meanwhile.
         """
+        try:
+            return self._serve(iface, qid, tx_wait)
+        except RemoteProtocolError:
+            return 0
+        except MemifError as exc:
+            if exc.code in (ErrorCode.NOCONN, ErrorCode.QID):
+                return 0
+            raise
+
+    def _serve(self, iface: Interface, qid: int, tx_wait: float) -> int:
         total = 0
         n_tx = len(iface.tx_queues)
         if not iface.link_up or not n_tx:
@@ -181,6 +194,9 @@ class ResponderConfig:
     threads: bool = False
     name: str = "memif_connection"
     reconnect_period: float = 0.5
+    allow_unsealed_regions: bool = False
+    #: Seconds a connection may take to reach CONNECTED (None: no limit).
+    handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT
 
     def interface_config(self) -> InterfaceConfig:
         """The ``memif_create`` arguments."""
@@ -196,6 +212,7 @@ class ResponderConfig:
             buffer_size=self.buffer_size,
             interface_name=self.name,
             instance_name="icmp_responder",
+            allow_unsealed_regions=self.allow_unsealed_regions,
         )
 
     @property
@@ -224,6 +241,7 @@ class Responder:
         self._wake = -1
         self._workers: list[threading.Thread] = []
         self._worker_stop = threading.Event()
+        self._failed = False
 
     @property
     def stats(self) -> ResponderStats:
@@ -249,7 +267,7 @@ class Responder:
                 memif.cancel_poll_event()
 
     def run(self) -> int:
-        """Serve until :meth:`stop`; returns the exit status (0)."""
+        """Serve until :meth:`stop`; returns the exit status (0; 1 if a queue worker failed)."""
         cfg = self.config
         if cfg.fd_events == "external":
             self._epoll = select.epoll()
@@ -259,9 +277,16 @@ class Responder:
                 on_fd_update=self._on_fd_update,
                 app_name="icmp_responder",
                 reconnect_period=cfg.reconnect_period,
+                handshake_timeout=cfg.handshake_timeout,
+                on_notice=self.log,
             )
         else:
-            memif = Memif(app_name="icmp_responder", reconnect_period=cfg.reconnect_period)
+            memif = Memif(
+                app_name="icmp_responder",
+                reconnect_period=cfg.reconnect_period,
+                handshake_timeout=cfg.handshake_timeout,
+                on_notice=self.log,
+            )
         self._memif = memif
         try:
             iface = memif.create(
@@ -293,8 +318,15 @@ class Responder:
             if self._wake >= 0:
                 os.close(self._wake)
                 self._wake = -1
-        self.log(f"stopped: {self.stats}")
-        return 0
+        counters = self._iface.get_details().counters if self._iface is not None else None
+        if counters is not None:
+            self.log(
+                f"stopped: {self.stats}; connections {counters.connects}, "
+                f"protocol errors {counters.protocol_errors}"
+            )
+        else:
+            self.log(f"stopped: {self.stats}")
+        return 1 if self._failed else 0
 
     def _loop_internal(self, memif: Memif) -> None:
         while not self._stopping:
@@ -367,32 +399,45 @@ class Responder:
         for qid in range(len(iface.rx_queues)):
             polling = qid == 0
             worker = threading.Thread(
-                target=self._poll_worker if polling else self._interrupt_worker,
-                args=(iface, qid, stop),
+                target=self._worker,
+                args=(self._poll_queue if polling else self._wait_queue, iface, qid, stop),
                 name=f"responder-q{qid}-{'poll' if polling else 'irq'}",
                 daemon=True,
             )
             self._workers.append(worker)
             worker.start()
 
-    def _poll_worker(self, iface: Interface, qid: int, stop: threading.Event) -> None:
+    def _worker(
+        self,
+        serve: Callable[[Interface, int, threading.Event], None],
+        iface: Interface,
+        qid: int,
+        stop: threading.Event,
+    ) -> None:
+        """Run ``serve`` until ``stop``; a failure of ours is logged and stops the responder
+        (exit status 1) rather than leave the queue unserved with the link up."""
+        try:
+            serve(iface, qid, stop)
+        except Exception as exc:  # reported, then the responder stops
+            self.log(f"queue {qid} worker failed: {exc!r}")
+            self._failed = True
+            self.stop()
+
+    def _poll_queue(self, iface: Interface, qid: int, stop: threading.Event) -> None:
         """Queue 0: MASK_INT set, so the peer never signals; poll the ring."""
         idle = 0
         while not stop.is_set():
-            try:
-                got = self.core.serve_queue(iface, qid)
-            except MemifError:
-                return
+            got = self.core.serve_queue(iface, qid)
             # Spin while busy; back off a little when idle so the GIL is not monopolised.
             idle = 0 if got else min(idle + 1, 50)
             if idle:
                 time.sleep(idle * 0.00002)
 
-    def _interrupt_worker(self, iface: Interface, qid: int, stop: threading.Event) -> None:
+    def _wait_queue(self, iface: Interface, qid: int, stop: threading.Event) -> None:
         """Other queues: wait on the queue's eventfd, then drain."""
         try:
             efd = iface.get_queue_efd(qid)
-        except MemifError:
+        except MemifError:  # the link went down before the worker started
             return
         while not stop.is_set():
             ready: list[int] = []
@@ -402,10 +447,7 @@ class Responder:
                 return
             if ready:
                 ack_queue_interrupt(iface, qid)
-            try:
-                self.core.serve_queue(iface, qid)
-            except MemifError:
-                return
+            self.core.serve_queue(iface, qid)
 
     def _stop_workers(self) -> None:
         self._worker_stop.set()

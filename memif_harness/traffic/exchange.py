@@ -30,6 +30,10 @@ from .verdict import Verdict, classify
 __all__ = ["receive", "send_and_expect", "send_frames", "write_pcaps"]
 
 QueueSpec = int | Sequence[int] | Callable[[int, bytes], int]
+#: ``progress(sent, received)``, called about once a second while frames go out.
+Progress = Callable[[int, int], None]
+#: Seconds between two ``progress`` calls.
+PROGRESS_PERIOD = 1.0
 
 
 def _frames(frames: Stream | Iterable[Stream] | Iterable[Frame]) -> list[bytes]:
@@ -116,6 +120,8 @@ def send_frames(
     rx_queues: Sequence[int] = (),
     received: list[bytes] | None = None,
     window: int | None = None,
+    deadline: float | None = None,
+    progress: Progress | None = None,
 ) -> int:
     """Send ``frames`` in bursts of ``burst`` (``rate`` pps and/or ``gap`` s between bursts).
 
@@ -123,7 +129,11 @@ def send_frames(
     (for ring space or the next burst) frames on ``rx``'s ``rx_queues`` go into ``received``
     so an echoing peer never stalls. ``window`` caps the frames in flight (sent, not yet
     received) for a reflecting peer that drops what finds our receive ring full, as testpmd
-    does. Returns how many were sent (fewer if a ring stayed full for ``timeout``).
+    does; a wait for the window that lasts ``timeout`` counts what is still out as lost, and
+    if nothing at all came back meanwhile the peer is taken not to echo and the window is
+    dropped (so a non-echoing peer costs one ``timeout``, not one per burst). Sending stops at
+    ``deadline`` (a :func:`time.monotonic` value). Returns how many were sent (fewer if a
+    ring stayed full for ``timeout`` or the deadline passed).
     """
     if callable(queue):
         steer = [queue(i, f) for i, f in enumerate(frames)]
@@ -141,8 +151,16 @@ def send_frames(
 
     interval = burst / rate if rate else 0.0
     start = time.monotonic()
+    next_progress = start + PROGRESS_PERIOD
     sent = 0
+    written_off = 0  # frames counted lost after a window wait timed out
     for n, first in enumerate(range(0, len(frames), max(1, burst))):
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
+            return sent
+        if progress is not None and now >= next_progress:
+            progress(sent, len(sink))
+            next_progress = now + PROGRESS_PERIOD
         if n and (interval or gap):
             due = start + n * interval + n * gap
             while (left := due - time.monotonic()) > 0:
@@ -151,8 +169,14 @@ def send_frames(
                     time.sleep(min(left, 0.001))
         chunk = range(first, min(first + burst, len(frames)))
         if window is not None:
-            deadline = time.monotonic() + timeout
-            while sent + len(chunk) - len(sink) > window and time.monotonic() < deadline:
+            wait_until = time.monotonic() + timeout
+            came = len(sink)
+            while sent + len(chunk) - len(sink) - written_off > window:
+                if time.monotonic() >= wait_until:
+                    if len(sink) == came:
+                        window = None  # nothing came back: the peer does not echo
+                    written_off = sent - len(sink)
+                    break
                 pump()
                 time.sleep(0.00005)
         # consecutive frames of one queue go in one call
@@ -183,13 +207,16 @@ def send_and_expect(
     pcap_dir: str | Path | None = None,
     check: bool = True,
     window: int | None = None,
+    deadline: float | None = None,
+    progress: Progress | None = None,
 ) -> Verdict:
     """Send ``frames`` on ``tx`` and assert that exactly ``expect(frame)`` of each came out
     of ``rx`` (``None``: ``tx`` itself, for a peer that echoes).
 
     Receives on ``rx_queue`` (default: every receive queue) until every expected frame came or
-    ``timeout``, then ``quiet`` seconds more (to catch duplicates); ``window`` as in
-    :func:`send_frames`. On a mismatch writes
+    ``timeout``, then ``quiet`` seconds more (to catch duplicates); ``window``, ``deadline``
+    (which also ends the receiving) and ``progress`` as in :func:`send_frames`. On a mismatch
+    writes
     ``sent.pcap`` and ``received.pcap`` into ``pcap_dir`` (if given) and, with ``check``,
     raises AssertionError with :meth:`Verdict.report`; returns the :class:`Verdict`.
     """
@@ -213,7 +240,12 @@ def send_and_expect(
         rx_queues=qids,
         received=received,
         window=window,
+        deadline=deadline,
+        progress=progress,
     )
+    if deadline is not None:
+        timeout = max(0.0, min(timeout, deadline - time.monotonic()))
+        quiet = min(quiet, timeout)
     received += receive(rx, want - len(received), queues=qids, timeout=timeout, quiet=quiet)
     elapsed = time.monotonic() - start
     verdict = classify(

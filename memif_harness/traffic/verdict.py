@@ -136,7 +136,10 @@ class Verdict:
                     lines.append("  received frame:")
                     lines.append(_indent(dissect(problem.received)))
         if self.unsent:
-            lines.append(f"{self.unsent} frames never left: the transmit ring stayed full")
+            lines.append(
+                f"{self.unsent} frames never left: the transmit ring stayed full, "
+                "or the deadline passed"
+            )
         if self.pcaps:
             lines.append("pcaps: " + ", ".join(str(p) for p in self.pcaps))
         return "\n".join(lines)

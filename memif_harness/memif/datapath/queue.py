@@ -9,12 +9,15 @@ Protocol 2.0: the slave writes ``head`` of both rings and the master writes ``ta
 * M2S, master :class:`TxQueue`: fills the buffers posted in ``tail..head`` (capacity = the
   posted ``length``), advances ``tail``.
 
-Everything the peer controls (its counter, the descriptors it wrote) is read once into
-local copies and validated before use; a violation raises :class:`RemoteProtocolError`
-whose ``reason`` is meant for DISCONNECT. Our own counters are kept as Python ints and
-only written to the ring, never read back. Descriptor work and validation are vectorised
-with numpy; payload bytes move by one memcpy per descriptor (one strided copy for a burst of
-equal chunks), which measured faster than a per-byte index scatter.
+A queue starts every counter at 0 and writes 0 to the one its role owns, as libmemif and
+DPDK reset head and tail at connect (A.6): nothing is taken from memory the peer could have
+written before the link came up. Everything the peer controls (its counter, the descriptors
+it wrote) is read once into local copies and validated before use; a violation raises
+:class:`RemoteProtocolError` whose ``reason`` is meant for DISCONNECT. Our own counters are
+kept as Python ints and only written to the ring, never read back. Descriptor work and
+validation are vectorised with numpy; payload bytes move by one memcpy per descriptor (one
+strided copy for a burst of equal chunks), which measured faster than a per-byte index
+scatter.
 
 Stores are ordered by program order (descriptors and data before the counter), which is
 what x86's memory model needs; weakly ordered CPUs would need barriers Python lacks.
@@ -63,6 +66,8 @@ class QueueStats:
     ring_full: int = 0
     #: Descriptors found invalid (each one makes the call raise).
     bad_descriptors: int = 0
+    #: TX: frames dropped because they can never fit the ring (VPP's "no free tx slots").
+    oversize: int = 0
     #: TX: eventfd writes; RX: eventfd reads that found an interrupt pending.
     interrupts: int = 0
 
@@ -203,8 +208,12 @@ class TxQueue(_Queue):
         super().__init__(
             ring_type, role, ring, regions, index=index, layout=layout, mode=mode, eventfd=eventfd
         )
-        #: Our counter: head on the slave, tail on the master.
-        self._next = ring.head if role is Role.SLAVE else ring.tail
+        #: Our counter: head on the slave, tail on the master; starts at 0 (see the module).
+        self._next = 0
+        if role is Role.SLAVE:
+            ring.head = 0
+        else:
+            ring.tail = 0
         self._pending: list[TxBuffer] = []
         self._pending_rec: list[_Desc] = []
 
@@ -241,11 +250,12 @@ class TxQueue(_Queue):
             rec["length"] = np.minimum(rec["length"], ETHERNET_MAX_DESC_LEN)
         return slots, rec
 
-    def _reserve(self, lengths: _I64) -> tuple[_I64, _Desc, _I64]:
+    def _reserve(self, lengths: _I64) -> tuple[_I64, _Desc, _I64, bool]:
         """Plan whole frames of ``lengths`` after the pending buffers.
 
-        Returns the slots and posted records of the descriptors to use and the number
-        of descriptors of each frame that fits.
+        Returns the slots and posted records of the descriptors to use, the number of
+        descriptors of each frame that fits, and whether the first frame can never fit
+        (see :meth:`_never_fits`).
         """
         start = self._next + len(self._pending)
         free = max(0, self.free() - len(self._pending))
@@ -256,20 +266,31 @@ class TxQueue(_Queue):
             slots = np.concatenate((slots, more_slots))
             rec = np.concatenate((rec, more_rec))
             per_frame = _plan(lengths, rec["length"].astype(np.int64))
+        if per_frame.size == 0 and self._never_fits(int(lengths[0]), free):
+            return slots[:0], rec[:0], per_frame, True
         if per_frame.size < lengths.size:
             self.stats.ring_full += 1
-            if per_frame.size == 0 and free == self.ring.size:
-                raise LocalProtocolError(
-                    f"a {lengths[0]}-byte frame does not fit ring {self.name} even when empty"
-                )
         used = int(per_frame.sum())
-        return slots[:used], rec[:used], per_frame
+        return slots[:used], rec[:used], per_frame, False
+
+    def _never_fits(self, length: int, free: int) -> bool:
+        """Whether a frame of ``length`` bytes that did not fit now never will: it needs more
+        of our buffers than the ring has slots (slave), or not even a whole ring of the
+        buffers the slave posted holds it (master)."""
+        if free == self.ring.size:  # the whole ring is ours and it still did not fit
+            return True
+        if self.role is Role.SLAVE:
+            return length > self.ring.size * self._slot_capacity
+        return self.mode is Mode.ETHERNET and length > self.ring.size * ETHERNET_MAX_DESC_LEN
 
     def send(self, frames: Sequence[BytesLike]) -> int:
-        """Copy as many whole frames as fit into the ring and publish them; return how many.
+        """Copy as many whole frames as fit into the ring and publish them; return how many
+        frames were consumed: placed, or dropped because they can never fit.
 
         A frame larger than one buffer is chained with NEXT. A frame that does not fit
-        entirely is not placed, nor is any after it.
+        entirely is not placed, nor is any after it. A leading frame that can never fit
+        (larger than the whole ring, or than every buffer the slave posted) is dropped and
+        counted in ``stats.oversize``, as VPP drops and counts "no free tx slots".
         """
         if self._pending:
             raise LocalProtocolError("send() while alloc()ed buffers are not committed")
@@ -278,10 +299,20 @@ class TxQueue(_Queue):
         lengths = np.fromiter(map(len, frames), dtype=np.int64, count=len(frames))
         if lengths.min() == 0:
             raise LocalProtocolError("cannot send an empty frame")
-        slots, rec, per_frame = self._reserve(lengths)
+        dropped = 0
+        while True:
+            slots, rec, per_frame, never = self._reserve(lengths[dropped:])
+            if not never:
+                break
+            self.stats.oversize += 1
+            dropped += 1
+            if dropped == len(frames):
+                return dropped
+        frames = frames[dropped:]
+        lengths = lengths[dropped:]
         placed = per_frame.size
         if placed == 0:
-            return 0
+            return dropped
         data = np.frombuffer(b"".join(frames[:placed]), dtype=np.uint8)
         if data.size != lengths[:placed].sum():
             raise LocalProtocolError("frames must be byte strings (bytes-like of bytes)")
@@ -292,7 +323,7 @@ class TxQueue(_Queue):
         self._publish(slots, rec)
         self.stats.packets += placed
         self.stats.bytes += data.size
-        return placed
+        return dropped + placed
 
     def alloc(self, count: int, size: int = 0) -> list[TxBuffer]:
         """Reserve buffers for up to ``count`` packets of ``size`` bytes (libmemif style).
@@ -305,7 +336,9 @@ class TxQueue(_Queue):
         if count <= 0 or size < 0:
             raise LocalProtocolError(f"bad alloc({count}, {size})")
         lengths = np.full(count, max(size, 1), dtype=np.int64)
-        _, rec, per_frame = self._reserve(lengths)
+        _, rec, per_frame, never = self._reserve(lengths)
+        if never:
+            raise LocalProtocolError(f"a {size}-byte packet can never fit ring {self.name}")
         capacity = rec["length"].astype(np.int64)
         chunk, flags = _chunks(lengths[: per_frame.size], per_frame, capacity)
         if size == 0:
@@ -462,10 +495,15 @@ class RxQueue(_Queue):
             ring_type, role, ring, regions, index=index, layout=layout, mode=mode, eventfd=eventfd
         )
         self.rx_mode = RxMode.INTERRUPT
-        #: Positions on the producer's counter: read up to, released up to.
-        self._read = self._released = ring.tail
+        #: Positions on the producer's counter: read up to, released up to (from 0, see the
+        #: module docstring).
+        self._read = self._released = 0
         #: Slave only: our head (end of the buffers we posted) and what each slot holds.
-        self._head = ring.head
+        self._head = 0
+        if role is Role.SLAVE:
+            ring.head = 0
+        else:
+            ring.tail = 0
         self._capacity: _I64 = np.zeros(ring.size, dtype=np.int64)
         #: Producer counter just past each frame handed out and not yet released.
         self._held: list[int] = []

@@ -26,6 +26,10 @@ class InterfaceConfig:
 
     ``socket`` is a filesystem path or ``@name`` (abstract). An empty ``secret`` means none.
     Ring counts are per direction: a slave transmits on S2M rings, a master on M2S rings.
+    ``allow_unsealed_regions`` lets a master map regions it cannot seal against shrinking
+    (a memfd made without ``MFD_ALLOW_SEALING``, a regular file): the peer can then truncate
+    one after we mapped it, and our next access to the lost pages ends the process with
+    SIGBUS. Off by default; VPP, DPDK and libmemif regions are sealable.
     """
 
     role: Role
@@ -40,6 +44,7 @@ class InterfaceConfig:
     interface_name: str = ""
     instance_name: str = "memif-harness"
     cacheline: int = DEFAULT_CACHELINE
+    allow_unsealed_regions: bool = False
 
     def __post_init__(self) -> None:
         checks = [

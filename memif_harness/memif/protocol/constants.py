@@ -17,6 +17,10 @@ MAX_REGIONS = 255
 MAX_RINGS = 255
 MAX_LOG2_RING_SIZE = 14
 MAX_BUFFER_SIZE = 65535
+#: Most fds (regions + rings) a master holds for one handshake before CONNECT: enough for
+#: 1 region and 63 queue pairs, or a zero-copy peer's many regions; a peer that parks more
+#: is refused ("too many fds before CONNECT"), so one connection cannot exhaust our fds.
+MAX_HANDSHAKE_FDS = 128
 #: Longest NEXT chain we follow before calling a descriptor chain malformed.
 MAX_CHAIN = 256
 #: Per-descriptor length limit VPP applies in ethernet mode (ETHERNET_MAX_PACKET_BYTES).
@@ -30,6 +34,9 @@ DEFAULT_CACHELINE = 64
 DEFAULT_LOG2_RING_SIZE = 10
 DEFAULT_BUFFER_SIZE = 2048
 DEFAULT_RECONNECT_PERIOD = 2.0
+#: Seconds a connection may take from accept/connect to CONNECTED before we drop it
+#: (neither VPP nor libmemif has such a limit, A.9: one silent peer would hold an id for ever).
+DEFAULT_HANDSHAKE_TIMEOUT = 5.0
 DEFAULT_SOCKET = "/run/vpp/memif.sock"
 
 

@@ -19,7 +19,16 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from .config import InterfaceConfig, RunParams
-from .constants import MAX_LOG2_RING_SIZE, MAX_REGIONS, MAX_RINGS, MSG_SIZE, VERSION, MsgType, Role
+from .constants import (
+    MAX_HANDSHAKE_FDS,
+    MAX_LOG2_RING_SIZE,
+    MAX_REGIONS,
+    MAX_RINGS,
+    MSG_SIZE,
+    VERSION,
+    MsgType,
+    Role,
+)
 from .errors import ErrorCode, LocalProtocolError, RemoteProtocolError
 from .events import ConnectRequested, Disconnected, Event, HelloReceived, InitAccepted, LinkUp
 from .state import INITIAL, TRANSITIONS, Local, State, local_transition, next_state
@@ -72,6 +81,7 @@ class ControlChannel:
         resolver: Resolver | None = None,
         name: str = "memif-harness",
         pipelined: bool = False,
+        max_fds: int = MAX_HANDSHAKE_FDS,
     ) -> None:
         if role is Role.SLAVE and config is None:
             raise LocalProtocolError("a slave channel needs its interface config")
@@ -88,6 +98,7 @@ class ControlChannel:
         self.remote_reason = ""
         self._resolver = resolver
         self._pipelined = pipelined
+        self._max_fds = max_fds
         self._out: deque[Outgoing] = deque()
         self._queued: deque[Outgoing] = deque()
         self._acks_due = 0
@@ -215,6 +226,7 @@ class ControlChannel:
             raise RemoteProtocolError("unexpected region index", ErrorCode.MAXREG)
         if msg.size == 0:
             raise RemoteProtocolError(f"region {msg.index} has size 0", ErrorCode.MFMSG)
+        self._check_fd_budget()
         self._regions.append((msg, fd))
         self._emit(Ack())
 
@@ -237,8 +249,17 @@ class ControlChannel:
                 f"ring {msg.index} log2 size {msg.log2_ring_size} out of range 1..14",
                 ErrorCode.MAX_RING,
             )
+        self._check_fd_budget()
         rings.append((msg, fd))
         self._emit(Ack())
+
+    def _check_fd_budget(self) -> None:
+        """Bound the fds one unfinished handshake holds (regions + rings before CONNECT)."""
+        held = len(self._regions) + len(self._rings[True]) + len(self._rings[False])
+        if held >= self._max_fds:
+            raise RemoteProtocolError(
+                f"too many fds before CONNECT (limit {self._max_fds})", ErrorCode.MFMSG
+            )
 
     def _on_connect(self, msg: Connect) -> Event:
         s2m, m2s = self._rings[True], self._rings[False]

@@ -24,6 +24,7 @@ from ..protocol.config import InterfaceConfig
 from ..protocol.constants import (
     DEFAULT_BUFFER_SIZE,
     DEFAULT_CACHELINE,
+    DEFAULT_HANDSHAKE_TIMEOUT,
     DEFAULT_LOG2_RING_SIZE,
     Mode,
     Role,
@@ -46,8 +47,18 @@ Frame = bytes | bytearray | memoryview | SupportsBytes
 class EventLoop:
     """A :class:`Memif` runtime served by a daemon thread; share one among endpoints."""
 
-    def __init__(self, app_name: str = "memif-harness", reconnect_period: float = 0.5) -> None:
-        self.memif = Memif(app_name=app_name, reconnect_period=reconnect_period)
+    def __init__(
+        self,
+        app_name: str = "memif-harness",
+        reconnect_period: float = 0.5,
+        *,
+        handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
+    ) -> None:
+        self.memif = Memif(
+            app_name=app_name,
+            reconnect_period=reconnect_period,
+            handshake_timeout=handshake_timeout,
+        )
         #: What stopped the thread, if it died; reported by :meth:`Endpoint.wait_connected`.
         self.error: BaseException | None = None
         self._stop = False
@@ -110,6 +121,8 @@ class Endpoint:
         name: str = "",
         cacheline: int = DEFAULT_CACHELINE,
         rx_mode: RxMode = RxMode.INTERRUPT,
+        allow_unsealed_regions: bool = False,
+        handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
         loop: EventLoop | None = None,
     ) -> None:
         role = role if isinstance(role, Role) else Role[role.upper()]
@@ -127,9 +140,10 @@ class Endpoint:
             buffer_size=buffer_size,
             interface_name=name or f"{role.name.lower()}{id}",
             cacheline=cacheline,
+            allow_unsealed_regions=allow_unsealed_regions,
         )
         self._own_loop = loop is None
-        self.loop = loop if loop is not None else EventLoop()
+        self.loop = loop if loop is not None else EventLoop(handshake_timeout=handshake_timeout)
         self._changed = threading.Condition()
         try:
             self.interface: Interface = self.loop.memif.create(

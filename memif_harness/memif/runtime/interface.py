@@ -68,6 +68,7 @@ class QueueDetails:
     bytes: int
     bad_descriptors: int
     ring_full: int
+    oversize: int
     interrupts: int
 
 
@@ -183,7 +184,8 @@ class Interface:
     # -- master: map memory on CONNECT ----------------------------------------------------
 
     def map_memory(self, request: ConnectRequested) -> None:
-        """Master: map the slave's regions and rings; RemoteProtocolError if anything misfits.
+        """Master: map the slave's regions and rings; RemoteProtocolError if anything misfits
+        or a region cannot be sealed against shrinking (unless the config allows it).
 
         Takes ownership of every fd in ``request``, also when it raises (then call
         :meth:`release_memory`).
@@ -192,7 +194,13 @@ class Interface:
         try:
             while regions:
                 msg, fd = regions.pop(0)
-                self.regions.append(Region.attach(fd, msg.size, index=msg.index))
+                region = Region.attach(fd, msg.size, index=msg.index)
+                if not region.sealed and not self.config.allow_unsealed_regions:
+                    region.close()  # the peer could shrink it under us: SIGBUS
+                    raise RemoteProtocolError(
+                        f"region {msg.index} is not sealed against shrinking (F_SEAL_SHRINK)"
+                    )
+                self.regions.append(region)
             while rings:
                 ring_msg, efd = rings.pop(0)
                 try:
@@ -368,7 +376,8 @@ class Interface:
             return sent
 
     def send(self, qid: int, frames: Sequence[BytesLike]) -> int:
-        """Copy whole frames onto transmit queue ``qid``; returns how many fit."""
+        """Copy whole frames onto transmit queue ``qid``; returns how many were consumed:
+        placed, or dropped (``oversize``) because they can never fit the ring."""
         with self._tx(qid) as txq:
             sent = txq.send(frames)
             txq.notify()
@@ -393,6 +402,7 @@ class Interface:
                     bytes=q.stats.bytes,
                     bad_descriptors=q.stats.bad_descriptors,
                     ring_full=q.stats.ring_full,
+                    oversize=q.stats.oversize,
                     interrupts=q.stats.interrupts,
                 )
 

@@ -21,7 +21,13 @@ from collections.abc import Callable
 from typing import Any
 
 from ..protocol.config import InterfaceConfig
-from ..protocol.constants import DEFAULT_RECONNECT_PERIOD, Role, RxMode
+from ..protocol.constants import (
+    DEFAULT_HANDSHAKE_TIMEOUT,
+    DEFAULT_RECONNECT_PERIOD,
+    MAX_HANDSHAKE_FDS,
+    Role,
+    RxMode,
+)
 from ..protocol.control import ControlChannel
 from ..protocol.errors import ErrorCode, MemifError, RemoteProtocolError
 from ..protocol.events import (
@@ -46,12 +52,33 @@ FD_EVENT_MOD = 16
 #: ``on_fd_update(fd, events)``: start (READ/WRITE) or stop (DEL) watching ``fd``.
 FdUpdate = Callable[[int, int], None]
 
+#: Seconds a listener stops accepting after ``accept`` failed (EMFILE: out of fds).
+ACCEPT_BACKOFF = 0.5
+#: Period of the housekeeping timer while it has work (paused listeners, handshakes).
+_HOUSEKEEPING_PERIOD = 0.1
+
+
+@dataclasses.dataclass
+class RuntimeCounters:
+    """What the runtime refused or survived, over its lifetime (no interface to count it)."""
+
+    #: ``accept`` failures (EMFILE, ENFILE, ENOMEM ...); each pauses the listener.
+    accept_errors: int = 0
+    #: Connections dropped because the handshake took longer than ``handshake_timeout``.
+    handshake_timeouts: int = 0
+    #: Connections that ended before CONNECTED (refused by us or by the peer, timed out).
+    refused: int = 0
+
 
 @dataclasses.dataclass
 class _Listener:
     sock: socket.socket
     path: str
     interfaces: dict[int, Interface] = dataclasses.field(default_factory=dict)
+    #: While accepts are paused: the monotonic time to resume them.
+    resume_at: float | None = None
+    #: The socket file we created (device, inode): the only one we may remove.
+    file_id: tuple[int, int] | None = None
 
 
 @dataclasses.dataclass
@@ -60,6 +87,7 @@ class _Pending:
 
     sock: socket.socket
     channel: ControlChannel
+    path: str
     interface: Interface | None = None
 
 
@@ -71,9 +99,21 @@ class Memif:
         on_fd_update: FdUpdate | None = None,
         app_name: str = "memif-harness",
         reconnect_period: float = DEFAULT_RECONNECT_PERIOD,
+        *,
+        handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
+        max_handshake_fds: int = MAX_HANDSHAKE_FDS,
+        on_notice: Callable[[str], None] | None = None,
     ) -> None:
         self.app_name = app_name
         self.reconnect_period = reconnect_period
+        #: Seconds from accept/connect to CONNECTED before a connection is dropped with
+        #: DISCONNECT ``handshake timed out after N s``; None: no limit (as VPP, libmemif).
+        self.handshake_timeout = handshake_timeout
+        self.max_handshake_fds = max_handshake_fds
+        #: Told, in one line, about every connection refused or dropped without an
+        #: interface to report it, and every accept failure.
+        self.on_notice = on_notice or (lambda _line: None)
+        self.counters = RuntimeCounters()
         self.lock = threading.RLock()
         self._on_fd_update = on_fd_update
         self._epoll = select.epoll() if on_fd_update is None else None
@@ -81,10 +121,17 @@ class Memif:
         self._listeners: dict[str, _Listener] = {}
         self._slaves: list[Interface] = []
         self._conns: dict[int, _Pending] = {}
+        #: Connections not CONNECTED yet, by socket fd: (deadline, how to abort it).
+        self._handshakes: dict[int, tuple[float, Callable[[str], None]]] = {}
+        #: The last refusal told to ``on_notice`` per interface (a retrying slave would
+        #: repeat it every reconnect period).
+        self._told: dict[Interface, str] = {}
         self._cancel = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self._cancelled = False
         self._timer = transport.TimerFd()
         self._watch(self._timer.fd, self._on_timer)
+        self._housekeeping = transport.TimerFd()
+        self._watch(self._housekeeping.fd, self._on_housekeeping)
         if self._epoll is not None:
             self._epoll.register(self._cancel, select.EPOLLIN)
 
@@ -144,7 +191,9 @@ class Memif:
                 listener = self._listeners.get(config.socket)
                 if listener is None:
                     sock = transport.listen(config.socket)
-                    listener = _Listener(sock, config.socket)
+                    listener = _Listener(
+                        sock, config.socket, file_id=transport.file_id(config.socket)
+                    )
                     self._listeners[config.socket] = listener
                     self._watch(sock.fileno(), functools.partial(self._accept, listener))
                 if config.id in listener.interfaces:
@@ -166,6 +215,7 @@ class Memif:
         """``memif_delete``: disconnect (peer gets ``interface deleted``) and forget it."""
         with self.lock:
             self.disconnect(iface, "interface deleted")
+            self._told.pop(iface, None)
             if iface.role is Role.SLAVE:
                 if iface in self._slaves:
                     self._slaves.remove(iface)
@@ -188,10 +238,19 @@ class Memif:
                 sock = transport.connect(iface.config.socket)
             except MemifError as exc:
                 iface.local_reason = str(exc)
+                self._tell(
+                    iface,
+                    f"{iface.config.socket} id {iface.config.id}: no master yet ({exc}); "
+                    f"retrying every {self.reconnect_period:g} s",
+                )
                 return False
             iface.sock = sock
-            iface.channel = ControlChannel(Role.SLAVE, config=iface.config, name=self.app_name)
+            channel = ControlChannel(Role.SLAVE, config=iface.config, name=self.app_name)
+            iface.channel = channel
             self._watch(sock.fileno(), functools.partial(self._on_slave_readable, iface))
+            self._start_handshake_clock(
+                sock, lambda reason: self._handle(iface, channel, channel.disconnect(reason))
+            )
             return True
 
     def disconnect(self, iface: Interface, reason: str = "disconnected by application") -> None:
@@ -251,8 +310,9 @@ class Memif:
                 self.delete(iface)
             for pending in list(self._conns.values()):
                 self._drop_pending(pending)
-            self._unwatch(self._timer.fd)
-            self._timer.close()
+            for timer in (self._timer, self._housekeeping):
+                self._unwatch(timer.fd)
+                timer.close()
             if self._epoll is not None:
                 self._epoll.close()
             with contextlib.suppress(OSError):
@@ -272,11 +332,52 @@ class Memif:
             if not iface.connected:
                 self.request_connection(iface)
 
+    def _on_housekeeping(self, _events: int) -> None:
+        self._housekeeping.consume()
+        now = time.monotonic()
+        for listener in self._listeners.values():
+            if listener.resume_at is not None and now >= listener.resume_at:
+                listener.resume_at = None
+                self._watch(listener.sock.fileno(), functools.partial(self._accept, listener))
+        for fd, (deadline, abort) in list(self._handshakes.items()):
+            if now >= deadline and self._handshakes.pop(fd, None) is not None:
+                self.counters.handshake_timeouts += 1
+                abort(f"handshake timed out after {self.handshake_timeout:g} s")
+        paused = any(listener.resume_at is not None for listener in self._listeners.values())
+        if not paused and not self._handshakes:
+            self._housekeeping.disarm()
+
+    def _start_housekeeping(self) -> None:
+        if self._housekeeping.period == 0.0:
+            self._housekeeping.arm(_HOUSEKEEPING_PERIOD)
+
+    def _start_handshake_clock(self, sock: socket.socket, abort: Callable[[str], None]) -> None:
+        """Give the connection on ``sock`` ``handshake_timeout`` s to reach CONNECTED."""
+        if self.handshake_timeout is not None:
+            deadline = time.monotonic() + self.handshake_timeout
+            self._handshakes[sock.fileno()] = (deadline, abort)
+            self._start_housekeeping()
+
+    def _pause_accepts(self, listener: _Listener, exc: OSError) -> None:
+        """``accept`` failed (out of fds, most likely): stop watching the listener for a
+        while instead of spinning on it; established links are served meanwhile."""
+        self.counters.accept_errors += 1
+        self.on_notice(
+            f"{listener.path}: accept failed: {exc.strerror}; "
+            f"not accepting for {ACCEPT_BACKOFF} s"
+        )
+        self._unwatch(listener.sock.fileno())
+        listener.resume_at = time.monotonic() + ACCEPT_BACKOFF
+        self._start_housekeeping()
+
     def _accept(self, listener: _Listener, _events: int) -> None:
         while True:
             try:
                 sock, _ = listener.sock.accept()
-            except BlockingIOError:
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # EMFILE, ENFILE, ENOBUFS, ENOMEM
+                self._pause_accepts(listener, exc)
                 return
             sock.setblocking(False)
             holder: list[_Pending] = []
@@ -284,11 +385,13 @@ class Memif:
                 Role.MASTER,
                 resolver=functools.partial(self._resolve, listener, holder),
                 name=self.app_name,
+                max_fds=self.max_handshake_fds,
             )
-            pending = _Pending(sock, channel)
+            pending = _Pending(sock, channel, listener.path)
             holder.append(pending)
             self._conns[sock.fileno()] = pending
             self._watch(sock.fileno(), functools.partial(self._on_master_readable, pending))
+            self._start_handshake_clock(sock, functools.partial(self._abort_pending, pending))
             if not self._flush(sock, channel):
                 self._drop_pending(pending)
 
@@ -306,9 +409,27 @@ class Memif:
     def _on_master_readable(self, pending: _Pending, _events: int) -> None:
         self._on_readable(pending.sock, pending.channel, lambda: pending.interface)
         if pending.interface is None and pending.channel.state is State.CLOSED:
-            self._drop_pending(pending)
+            reason = pending.channel.local_reason
+            self._drop_pending(
+                pending, "closed before INIT" if reason == "disconnected" else reason
+            )
 
-    def _drop_pending(self, pending: _Pending) -> None:
+    def _abort_pending(self, pending: _Pending, reason: str) -> None:
+        """End a master connection that is not CONNECTED, telling the peer ``reason``."""
+        iface, channel = pending.interface, pending.channel
+        if iface is not None:
+            self._handle(iface, channel, channel.disconnect(reason))
+            return
+        channel.disconnect(reason)
+        self._flush(pending.sock, channel)
+        self._drop_pending(pending, reason)
+
+    def _drop_pending(self, pending: _Pending, reason: str = "") -> None:
+        """Close a connection that matched no interface; a ``reason`` is counted and told."""
+        if reason:
+            self.counters.refused += 1
+            self.on_notice(f"{pending.path}: connection refused: {reason}")
+        self._handshakes.pop(pending.sock.fileno(), None)
         self._conns.pop(pending.sock.fileno(), None)
         self._unwatch(pending.sock.fileno())
         pending.sock.close()
@@ -381,6 +502,9 @@ class Memif:
                     continue
                 queue += channel.confirm_connected()
             elif isinstance(event, LinkUp):
+                if iface.sock is not None:
+                    self._handshakes.pop(iface.sock.fileno(), None)
+                self._told.pop(iface, None)
                 iface.peer_name = channel.peer_name
                 iface.peer_if_name = event.peer_if_name
                 iface.local_reason = iface.remote_reason = ""
@@ -418,6 +542,7 @@ class Memif:
             iface.counters.disconnects += 1
         if iface.sock is not None:
             self._flush(iface.sock, channel)
+            self._handshakes.pop(iface.sock.fileno(), None)
             self._conns.pop(iface.sock.fileno(), None)
             self._unwatch(iface.sock.fileno())
             iface.sock.close()
@@ -425,8 +550,22 @@ class Memif:
             self._unwatch(efd)
         iface.release_memory()
         iface.sock = iface.channel = None
+        if not was_up:
+            self.counters.refused += 1
+            where = f"{iface.config.socket} id {iface.config.id}"
+            if event.remote_reason:
+                line = f"{where}: the peer refused the connection: {event.remote_reason}"
+            else:
+                line = f"{where}: connection refused: {event.local_reason}"
+            self._tell(iface, line)
         if was_up and iface.on_disconnect is not None:
             iface.on_disconnect(iface, iface.private_ctx)
+
+    def _tell(self, iface: Interface, line: str) -> None:
+        """``on_notice(line)`` unless it is what was last told about ``iface``."""
+        if self._told.get(iface) != line:
+            self._told[iface] = line
+            self.on_notice(line)
 
     def _violation(self, iface: Interface, exc: RemoteProtocolError) -> None:
         with self.lock:
@@ -446,12 +585,10 @@ class Memif:
             iface.on_interrupt(iface, iface.private_ctx, qid)
 
     def _close_listener(self, listener: _Listener) -> None:
-        self._unwatch(listener.sock.fileno())
+        self._unwatch(listener.sock.fileno())  # a no-op while accepts are paused
         listener.sock.close()
         del self._listeners[listener.path]
-        if not transport.is_abstract(listener.path):
-            with contextlib.suppress(OSError):
-                os.unlink(listener.path)
+        transport.unlink_if_ours(listener.path, listener.file_id)
 
 
 def wait_until(predicate: Callable[[], bool], memif: Memif, timeout: float) -> bool:

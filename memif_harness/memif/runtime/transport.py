@@ -57,26 +57,40 @@ def _error_code(exc: OSError) -> ErrorCode:
     }.get(exc.errno or 0, ErrorCode.SYSCALL)
 
 
+def _stale(addr: str) -> bool:
+    """Whether nobody is bound at the socket file ``addr``: connecting is refused.
+
+    A socket of another type bound there (another program's stream or datagram socket)
+    answers EPROTOTYPE, a busy listener EAGAIN: both are alive and left alone.
+    """
+    probe = _seqpacket()
+    probe.setblocking(False)
+    try:
+        probe.connect(addr)
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return False
+
+
 def listen(name: str, backlog: int = 5) -> socket.socket:
     """A listening socket for master interfaces (VPP's rules for what already exists).
 
-    A stale socket file is removed; a live listener, or a file that is not a socket, is an
-    error (``Active listener on ...`` / ``File ... already exists``).
+    A stale socket file (nobody bound to it) is removed; a live socket of any type, or a
+    file that is not a socket, is an error (``Active listener on ...`` / ``File ... already
+    exists``).
     """
     addr = address(name)
     if not is_abstract(name):
         with contextlib.suppress(FileNotFoundError):
             if not stat.S_ISSOCK(os.stat(name).st_mode):
                 raise MemifError(f"File '{name}' already exists", ErrorCode.FILE_NOT_SOCK)
-            probe = _seqpacket()
-            try:
-                probe.connect(addr)
-            except OSError:
-                os.unlink(name)
-            else:
+            if not _stale(addr):
                 raise MemifError(f"Active listener on '{name}'", ErrorCode.ALREADY)
-            finally:
-                probe.close()
+            os.unlink(name)
     sock = _seqpacket()
     try:
         sock.bind(addr)
@@ -86,6 +100,25 @@ def listen(name: str, backlog: int = 5) -> socket.socket:
         raise MemifError(f"listen on {name}: {exc.strerror}", _error_code(exc)) from exc
     sock.setblocking(False)
     return sock
+
+
+def file_id(name: str) -> tuple[int, int] | None:
+    """``(device, inode)`` of the socket file ``name``; None if abstract or absent."""
+    if is_abstract(name):
+        return None
+    try:
+        st = os.stat(name)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def unlink_if_ours(name: str, ours: tuple[int, int] | None) -> None:
+    """Remove the socket file ``name`` if it still is the file ``ours`` identifies (one we
+    created: someone may have replaced it meanwhile)."""
+    if ours is not None and file_id(name) == ours:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
 
 
 def connect(name: str) -> socket.socket:
