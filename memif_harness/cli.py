@@ -311,6 +311,14 @@ def build_parser() -> argparse.ArgumentParser:
     runner.add_arguments(p)
     p.set_defaults(func=runner.main)
 
+    p = sub.add_parser(
+        "conformance", help="replay the conformance scenarios (raw peer) against the peers"
+    )
+    runner.add_arguments(p)
+    p.add_argument("--role", choices=["master", "slave"], default=None,
+                   help="only scenarios where the peer under test plays this role")
+    p.set_defaults(func=runner.conformance)
+
     # listed here; main() hands its arguments to its own parser
     p = sub.add_parser(
         "report", help="show, merge and compare reports; write HTML and JUnit", add_help=False

@@ -154,7 +154,8 @@ def pytest_args(
 ) -> list[str]:
     """The pytest command line for ``args``."""
     argv = [
-        str(suites),
+        str(suites / getattr(args, "suite_file", "")) if getattr(args, "suite_file", "")
+        else str(suites),
         "-p", "memif_harness_fixtures.report",
         "--memif-report", str(args.report),
         "--no-memif-matrix",  # we render it ourselves, after pytest's summary
@@ -340,6 +341,16 @@ def _sigterm_interrupts() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def conformance(args: argparse.Namespace) -> int:
+    """``memif-harness conformance``: the engine's scenarios (suites/test_catalogue.py) against
+    the peers, optionally one peer role, with the same matrix and reports as ``run``."""
+    args.suite_file = "test_catalogue.py"
+    if args.role:
+        role = f"peer_{args.role}"
+        args.keyword = f"({args.keyword}) and {role}" if args.keyword else role
+    return main(args)
 
 
 def build_parser() -> argparse.ArgumentParser:

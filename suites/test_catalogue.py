@@ -18,7 +18,8 @@ from memif_harness_fixtures.targets import PeerTarget
 
 @pytest.mark.parametrize(
     "scenario",
-    [pytest.param(s, id=s.name, marks=pytest.mark.scenario(s.id)) for s in SCENARIOS],
+    [pytest.param(s, id=f"{s.name}-peer_{s.peer_role.name.lower()}",
+                  marks=pytest.mark.scenario(s.id)) for s in SCENARIOS],
 )
 def test_scenario(scenario: Scenario, peer_name: str, peer_factory: PeerFactory,
                   memif_socket_dir: Path) -> None:

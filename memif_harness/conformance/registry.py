@@ -86,6 +86,10 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("I9", "secret-wrong", "a wrong secret", "socket.c:277-281; A.8", M,
              (Send(wire.Init(secret="wrong", name="raw-slave")),), Refuse("incorrect secret"),
              PeerConfig(secret="s3cret")),
+    Scenario("I11", "secret-23-chars", "the longest secret the field holds (23 characters and "
+             "its NUL): accepted", "A.2; memif.api:124", M,
+             (Send(wire.Init(secret="s" * 23, name="raw-slave")),), Accept("ack"),
+             PeerConfig(secret="s" * 23)),
     Scenario("I10", "secret-unasked", "master without secret, INIT with one: accepted", "A.8",
              M, (Send(wire.Init(secret="s3cret", name="raw-slave")),), Accept("ack")),
     # -- B.3 regions and rings ---------------------------------------------------------------

@@ -1,0 +1,67 @@
+"""The scenario registry, the coverage table and the engine's judgement, without a peer; and
+the whole registry against our own implementation (it must pass its profile completely)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from memif_harness.conformance import catalogue, coverage, engine
+from memif_harness.conformance.profiles import PROFILES, ProfileEntry
+from memif_harness.conformance.registry import ELSEWHERE, NOT_RUNNABLE, SCENARIOS
+from memif_harness.conformance.scenario import Accept, Refuse
+from memif_harness.memif.protocol.constants import Role
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_catalogue_id_is_accounted_for() -> None:
+    ids = {s.id for s in catalogue.scenarios()}
+    registered = {s.id for s in SCENARIOS}
+    assert registered | set(ELSEWHERE) <= ids
+    assert ids - registered - set(ELSEWHERE) == set(NOT_RUNNABLE)
+    assert not set(NOT_RUNNABLE) & (registered | set(ELSEWHERE))
+    names = [s.name for s in SCENARIOS]
+    assert len(names) == len(set(names))
+
+
+def test_shipped_coverage_table_is_current() -> None:
+    shipped = (ROOT / "docs" / "catalogue.md").read_text()
+    assert shipped == coverage.markdown(), "run: python -m memif_harness.conformance.coverage"
+    assert "| I2 | id unknown on that socket |" in shipped
+
+
+def test_profiles_name_real_scenarios() -> None:
+    keys = {s.name for s in SCENARIOS} | {s.id for s in SCENARIOS}
+    for implementation, profile in PROFILES.items():
+        assert set(profile) <= keys, implementation
+
+
+@pytest.mark.parametrize(
+    ("observed", "expect", "outcome"),
+    [
+        ("DISCONNECT 'unmatched interface id', then closed", Refuse("unmatched interface id"),
+         engine.Outcome.PASS),
+        ("DISCONNECT 'ID not found', then closed", Refuse("unmatched interface id"),
+         engine.Outcome.FAIL),
+        ("closed", Refuse(), engine.Outcome.PASS),
+        ("ACK", Refuse(), engine.Outcome.FAIL),
+        ("silence (2 s)", Refuse(), engine.Outcome.FAIL),
+        ("ACK", Accept("ack"), engine.Outcome.PASS),
+        ("CONNECTED", Accept("ack"), engine.Outcome.FAIL),
+    ],
+)
+def test_judge_by_the_reference(observed: str, expect: Accept | Refuse,
+                                outcome: engine.Outcome) -> None:
+    scenario = SCENARIOS[0].__class__("X1", "k", "t", "truth", Role.MASTER, (), expect)
+    assert engine.judge(observed, scenario, None)[0] is outcome
+
+
+def test_judge_by_a_profile_entry() -> None:
+    scenario = next(s for s in SCENARIOS if s.name == "I2-unknown-id")
+    worded = ProfileEntry("DISCONNECT 'ID not found', then closed", "run", "worded")
+    assert engine.judge(worded.observed, scenario, worded)[0] is engine.Outcome.PASS
+    assert engine.judge("closed", scenario, worded)[0] is engine.Outcome.FAIL
+    deviation = ProfileEntry("ACK", "run", "accepts", deviation=True)
+    assert engine.judge("ACK", scenario, deviation)[0] is engine.Outcome.DEVIATION
