@@ -36,6 +36,7 @@ class ProfileEntry:
 
 _VPP = "VPP 26.06 (release build, memif + ping plugins) as a local binary and in a container"
 _DPDK = "DPDK 22.11.11 testpmd (Debian), net_memif, socket-abstract=no"
+_LIBMEMIF = "libmemif 4.0 (FDio/vpp v26.06 extras/libmemif), its icmp_responder example"
 
 
 def _worded(observed: str, source: str) -> ProfileEntry:
@@ -66,6 +67,26 @@ PROFILES: dict[str, dict[str, ProfileEntry]] = {
             "its slave: the slave connection's private data is an interface index where "
             "memif_msg_receive_init expects a socket-file index (memif.c:703, socket.c:223)",
             deviation=True),
+    },
+    "libmemif": {
+        "H4-129-first": ProfileEntry(
+            "ACK", _LIBMEMIF, "a 129-byte datagram is read as its first 128 bytes and ACKed",
+            deviation=True),
+        "I2": ProfileEntry(
+            "ACK", _LIBMEMIF, "INIT for an id the app never created is ACKed (protocol.md A.8 "
+            "expected a silent close)", deviation=True),
+        "I3": ProfileEntry(
+            "ACK", _LIBMEMIF, "a slave ACKs an INIT from its master", deviation=True),
+        "I6": ProfileEntry(
+            "ACK", f"{_LIBMEMIF}; protocol.md A.8", "the mode is not checked", deviation=True),
+        "R2": ProfileEntry(
+            "ACK", f"{_LIBMEMIF}; protocol.md A.8", "the region index is not checked",
+            deviation=True),
+        "R11": ProfileEntry(
+            "CONNECTED", _LIBMEMIF, "a second CONNECT is answered with CONNECTED again",
+            deviation=True),
+        **{key: _worded("closed", f"{_LIBMEMIF}: an error code, nothing sent (A.8)")
+           for key in ("R1", "R5", "R6", "R7", "H7")},
     },
     "testpmd": {
         "H4-129-first": ProfileEntry(
