@@ -5,6 +5,7 @@ every peer checked alive and still serving after each."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,10 +24,12 @@ from memif_harness_fixtures.targets import PeerTarget
                   marks=pytest.mark.scenario(s.id)) for s in SCENARIOS],
 )
 def test_scenario(scenario: Scenario, peer_name: str, peer_factory: PeerFactory,
-                  memif_socket_dir: Path) -> None:
-    """Replay the scenario; the peer's answer must be what its profile (else the reference)
-    expects, and the peer must survive it and still accept a good connection."""
+                  memif_socket_dir: Path,
+                  record_property: Callable[[str, object], None]) -> None:
+    # no docstring: the report titles each row with the scenario's catalogue title
     target = PeerTarget(peer_factory(peer_name))
+    record_property("peer_version", peer_factory.version(peer_name))
+    record_property("peer_role", scenario.peer_role.name.lower())
     try:
         result = engine.run(scenario, target, str(memif_socket_dir))
     except PeerUnsupported as exc:

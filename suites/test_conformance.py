@@ -31,12 +31,10 @@ def test_link_up_and_names(memif_link: Link) -> None:
     theirs = link.peer_interface.details()
     assert set(DETAIL_KEYS) <= theirs.keys(), theirs
     assert theirs["link_up"] is True, theirs
-    if expectation(link.peer, "reports_our_names", False):  # the peer reports our names back
+    # the names the peer saw are observable only on peers that report them (VPP, ours)
+    if expectation(link.peer, "reports_our_names", False):
         assert theirs["remote_if_name"] == ours.if_name, theirs
         assert theirs["remote_inst_name"] == ours.inst_name, theirs
-    else:
-        assert theirs["remote_if_name"] is None, "the peer now reports names: update the table"
-        assert theirs["remote_inst_name"] is None, "the peer now reports names: update the table"
 
 
 @pytest.mark.scenario("I9")
@@ -103,7 +101,6 @@ def test_l5_delete_on_peer_side_seen_by_us(memif_link: Link) -> None:
         assert iface.remote_reason == "", "the peer now sends a reason: update DELETED"
 
 
-@pytest.mark.scenario("R4")
 @pytest.mark.role("slave")
 def test_peer_regions_are_sealed(memif_link: Link) -> None:
     """As master we refuse regions not sealed against shrinking (SIGBUS guard): every peer's

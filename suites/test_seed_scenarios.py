@@ -107,7 +107,7 @@ def assert_all_replies(code: int, out: str, count: int) -> None:
 # -- against our own responder --------------------------------------------------------------
 
 
-@pytest.mark.scenario("D1", "L5")
+@pytest.mark.scenario("D1")
 @pytest.mark.parametrize(
     "variant",
     [[], ["--fd-events", "external"], ["--threads", "--queues", "2"]],
@@ -181,7 +181,7 @@ def test_ping_testpmd_icmpecho(
 
 
 @pytest.mark.peer("vpp")
-@pytest.mark.scenario("D1", "H14")
+@pytest.mark.scenario("D1")
 def test_vpp_master_pings_our_responder(
     peer_factory: PeerFactory,
     memif_socket_dir: Path,
@@ -207,7 +207,7 @@ def test_vpp_master_pings_our_responder(
 
 
 @pytest.mark.peer("vpp")
-@pytest.mark.scenario("D1", "D13")
+@pytest.mark.scenario("D1")
 def test_vpp_slave_two_queues_pings_our_master_responder(
     peer_factory: PeerFactory,
     memif_socket_dir: Path,

@@ -428,7 +428,7 @@ MASTER_CASES: list[Case] = [
         "unsupported version",
         False,
     ),
-    # I2, I5, I12
+    # I2, I5, I6 (a punt/inject INIT is a mode mismatch)
     (
         "I2-unmatched-id",
         lambda m: [],
@@ -538,7 +538,7 @@ MASTER_CASES: list[Case] = [
         True,
     ),
     (
-        "R11-connected-from-slave",
+        "H2-connected-from-slave",  # a master-only message out of order
         lambda m: [(_init(), [])],
         lambda m: (wire.Connected(), []),
         "unexpected message CONNECTED in state await-connect as master",
