@@ -21,7 +21,9 @@ from typing import Any
 import pytest
 
 from memif_harness import Endpoint, EventLoop, traffic
-from memif_harness.memif.protocol.constants import Mode, Role
+from memif_harness.conformance.raw import RawConnection, Received, SlaveMemory
+from memif_harness.memif.protocol import wire
+from memif_harness.memif.protocol.constants import Mode, RingType, Role
 from memif_harness_fixtures.links import Link, make_frame, wait_for
 from memif_harness_fixtures.peers.base import InterfaceSpec, PeerError
 from memif_harness_fixtures.peers.sockets import listening
@@ -543,3 +545,38 @@ def test_i13_d12_ip_mode_pair_routed(vpp: VppPeer, peer_role: Role,
         for iface in ifaces:
             iface.delete()
     assert_alive(vpp, "I13/D12")
+
+
+@pytest.mark.scenario("Q3")
+def test_q3_rx_mode_interrupt_waits_for_the_eventfd(vpp: VppPeer, scratch: Scratch) -> None:
+    """Q3: a raw slave posts frames to a VPP master without signalling. In polling mode VPP
+    sets MASK_INT on the S2M ring and consumes them anyway; in interrupt mode it clears
+    MASK_INT and consumes nothing until the ring's eventfd is written."""
+    path = str(scratch.workdir / "q3.sock")
+    sid = scratch.socket(path)
+    iface = scratch.memif(Role.MASTER, sid)
+    vpp.api.set_admin(iface, True)
+    with RawConnection.connect(path) as raw:
+        assert isinstance(raw.receive(3.0), Received)  # HELLO
+        session = SlaveMemory(log2=6)
+        try:
+            steps = [(wire.Init(id=0, name="raw-slave"), []), session.region_message(),
+                     *session.ring_messages(), (wire.Connect(if_name="raw0"), [])]
+            for msg, fds in steps:
+                raw.send(msg, fds)
+                assert isinstance(raw.receive(3.0), Received)  # ACK, then CONNECTED
+            ring = session.rings[RingType.S2M, 0]
+            assert wait_for(lambda: vpp.api.memif_dump()[iface].link_up, 5)
+            assert wait_for(lambda: ring.flags & 1 == 1, 3), "polling VPP leaves MASK_INT clear"
+            session.post(RingType.S2M, [{"length": 60}] * 4)
+            assert wait_for(lambda: ring.tail == 4, 3), "polling VPP did not consume"
+            vpp.api.set_rx_mode(iface, "interrupt")
+            assert wait_for(lambda: ring.flags & 1 == 0, 3), "interrupt mode keeps MASK_INT"
+            session.post(RingType.S2M, [{"length": 60}] * 4)
+            time.sleep(0.5)
+            assert ring.tail == 4, "VPP consumed without an interrupt"
+            session.kick(RingType.S2M)
+            assert wait_for(lambda: ring.tail == 8, 3), "VPP did not consume after the eventfd"
+        finally:
+            session.close()
+    assert_alive(vpp, "Q3")

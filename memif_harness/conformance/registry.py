@@ -144,6 +144,7 @@ ELSEWHERE: dict[str, str] = {
     "D3": "suites/test_vpp_dut.py", "D4": "suites/test_vpp_dut.py",
     "D5": "suites/test_interop.py", "D12": "suites/test_vpp_dut.py",
     "D13": "suites/test_interop.py", "Z1": "suites/test_vpp_dut.py",
+    "Q3": "suites/test_vpp_dut.py (a raw slave against VPP's rx modes)",
     **{f"S{n}": "suites/test_vpp_dut.py" for n in range(1, 13)},
 }
 
@@ -170,7 +171,6 @@ NOT_RUNNABLE: dict[str, str] = {
     "D15": "VPP's DMA path needs DMA hardware",
     "Q1": "interrupt counting on the peer's eventfd writes: not yet a scenario",
     "Q2": "MASK_INT honoured by the peer: not yet a scenario",
-    "Q3": "VPP rx-mode interrupt: not yet a scenario",
     "Q4": "spurious or missed interrupts: not yet a scenario",
     "L1": "a peer started after us: covered for testpmd by the peer's own start order only",
     "L2": "peer restart: not yet a scenario",
