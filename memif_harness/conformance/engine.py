@@ -22,11 +22,11 @@ from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from ..memif.protocol import wire
-from ..memif.protocol.constants import Role
+from ..memif.protocol.constants import RingType, Role
 from ..memif.runtime.endpoint import Endpoint
 from .profiles import BROKEN, ProfileEntry, lookup
 from .raw import Closed, RawConnection, Received, Silence, SlaveMemory, fd_of_kind, listener
-from .scenario import STAGES, Handshake, PeerConfig, Refuse, Scenario, Send
+from .scenario import STAGES, Handshake, Keep, PeerConfig, Post, Refuse, Scenario, Send, SetRing
 
 __all__ = ["Outcome", "Result", "Target", "TargetInterface", "observe", "run"]
 
@@ -118,6 +118,10 @@ def judge(observed: str, scenario: Scenario, entry: ProfileEntry | None) -> tupl
         return Outcome.FAIL, f"the profile expects {entry.observed!r} ({entry.source})"
     expect = scenario.expect
     refused = observed.startswith(("DISCONNECT", "closed"))
+    if isinstance(expect, Keep):
+        if not observed.startswith("silence"):
+            return Outcome.FAIL, "the reference expects the connection kept"
+        return Outcome.PASS, ""
     if isinstance(expect, Refuse):
         if not refused:
             return Outcome.FAIL, "the reference expects the connection refused"
@@ -166,6 +170,20 @@ class _Session:
     def send(self, step: Send) -> None:
         fds = [self._fd(kind) for kind in step.fds]
         self.raw.send(step.data(), fds)
+        if step.answer is not None:
+            got = describe(self.raw.receive(5.0))
+            if got != step.answer:
+                raise SetupError(f"a step wanted {step.answer}, got {got}")
+
+    def post(self, step: Post) -> None:
+        self.memory.post(RingType.S2M, step.descs)
+        if step.kick:
+            self.memory.kick(RingType.S2M)
+
+    def set_ring(self, step: SetRing) -> None:
+        setattr(self.memory.rings[step.ring, step.index], step.field, step.value)
+        if step.kick:
+            self.memory.kick(step.ring, step.index)
 
     def _fd(self, kind: str) -> int:
         if kind == "region":
@@ -219,8 +237,12 @@ def _play(scenario: Scenario, raw: RawConnection) -> str:
         for step in scenario.steps:
             if isinstance(step, Handshake):
                 session.handshake(step.until)
-            else:
+            elif isinstance(step, Send):
                 session.send(step)
+            elif isinstance(step, Post):
+                session.post(step)
+            else:
+                session.set_ring(step)
         return observe(raw)
     finally:
         session.close()

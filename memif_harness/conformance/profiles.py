@@ -36,6 +36,7 @@ class ProfileEntry:
 
 _VPP = "VPP 26.06 (release build, memif + ping plugins) as a local binary and in a container"
 _DPDK = "DPDK 22.11.11 testpmd (Debian), net_memif, socket-abstract=no"
+_OURS = "memif-harness (this implementation), README 'where we differ from VPP on purpose'"
 _LIBMEMIF = "libmemif 4.0 (FDio/vpp v26.06 extras/libmemif), its icmp_responder example"
 
 
@@ -68,6 +69,31 @@ PROFILES: dict[str, dict[str, ProfileEntry]] = {
             "memif_msg_receive_init expects a socket-file index (memif.c:703, socket.c:223)",
             deviation=True),
     },
+    "python": {
+        **{f"D6-{key}": ProfileEntry(  # the reason field holds 95 characters and a NUL
+            f"DISCONNECT {reason[:95]!r}, then closed", _OURS,
+            "a bad descriptor ends the connection with the reason, where VPP drops and counts",
+            deviation=True)
+           for key, reason in (
+               ("zero-length", "bad descriptor on ring S2M 0 slot 0: length 0"),
+               ("region-out-of-range",
+                "bad descriptor on ring S2M 0 slot 0: region 5 out of range (1 regions)"),
+               ("past-region-end", "bad descriptor on ring S2M 0 slot 0: offset 4227296 + "
+                "length 64 overruns region 0 (4227328 bytes)"),
+               ("u32-overflow", "bad descriptor on ring S2M 0 slot 0: offset 4294967280 + "
+                "length 32 overruns region 0 (4227328 bytes)"),
+               ("over-9216", "bad descriptor on ring S2M 0 slot 0: length 10000 > 9216 in "
+                "ethernet mode"),
+           )},
+        "D7": ProfileEntry(
+            "DISCONNECT 'ring S2M 0: producer claims 2000 slots, ring has 1024', then closed",
+            _OURS, "a producer claiming more than the ring ends the connection, where VPP "
+            "clamps", deviation=True),
+        "R10": ProfileEntry(
+            "DISCONNECT 'CONNECT with 1 S2M and 0 M2S rings; need at least one each', then "
+            "closed", _OURS, "CONNECT with no ring in one direction is rejected",
+            deviation=True),
+    },
     "libmemif": {
         "H4-129-first": ProfileEntry(
             "ACK", _LIBMEMIF, "a 129-byte datagram is read as its first 128 bytes and ACKed",
@@ -87,6 +113,12 @@ PROFILES: dict[str, dict[str, ProfileEntry]] = {
             deviation=True),
         **{key: _worded("closed", f"{_LIBMEMIF}: an error code, nothing sent (A.8)")
            for key in ("R1", "R5", "R6", "R7", "H7")},
+        **{key: ProfileEntry(
+            "closed", _LIBMEMIF, f"{what} closes the connection without a DISCONNECT (VPP "
+            "drops and counts, or clamps)", deviation=True)
+           for key, what in (("D6-region-out-of-range", "a descriptor in a region never given"),
+                             ("D6-u32-overflow", "a descriptor whose offset + length overflows"),
+                             ("D7", "a head advanced past the ring"))},
     },
     "testpmd": {
         "H4-129-first": ProfileEntry(
@@ -106,6 +138,11 @@ PROFILES: dict[str, dict[str, ProfileEntry]] = {
             "CONNECTED", _DPDK, "a second CONNECT is answered with CONNECTED again",
             deviation=True),
         "H7": _dpdk("Incompatible memif version"),
+        **{f"D6-{key}": ProfileEntry(
+            "closed", _DPDK, f"a descriptor {what} closes the connection without a "
+            "DISCONNECT (VPP drops and counts it)", deviation=True)
+           for key, what in (("region-out-of-range", "in a region it was never given"),
+                             ("u32-overflow", "whose offset + length overflows u32"))},
     },
 }
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..memif.protocol import wire
 from ..memif.protocol.constants import VERSION, Mode, Role
-from .scenario import Accept, Handshake, PeerConfig, Refuse, Scenario, Send
+from .scenario import Accept, Handshake, Keep, PeerConfig, Post, Refuse, Scenario, Send, SetRing
 
 __all__ = ["ELSEWHERE", "NOT_RUNNABLE", "SCENARIOS", "by_id", "select"]
 
@@ -109,6 +109,34 @@ SCENARIOS: tuple[Scenario, ...] = (
              Refuse("unexpected ring index")),
     Scenario("R11", "connect-twice", "a second CONNECT after CONNECTED", "socket.c:466-470 (CR)",
              M, (Handshake(), Send(wire.Connect(if_name="raw0"))), Refuse()),
+    Scenario("R9", "s2m-cookie", "the S2M ring's cookie corrupted before CONNECT",
+             "memif.c:286-289; A.8", M,
+             (Handshake("connect"), SetRing("cookie", 0xDEADBEEF),
+              Send(wire.Connect(if_name="raw0"))), Refuse()),
+    Scenario("R10", "no-m2s-ring", "CONNECT with an S2M ring and no M2S ring",
+             "memif.c:280-422 (CR: accepted)", M,
+             (Handshake("rings"), Send(_ring(), fds=("ring",), answer="ACK"),
+              Send(wire.Connect(if_name="raw0"))), Accept("connected")),
+    # -- B.4 data path, a raw slave's descriptors into a connected peer master -------------
+    Scenario("D6", "zero-length", "an S2M descriptor of length 0", "node.c:177-221", M,
+             (Handshake(), Post(({"length": 0},))), Keep()),
+    Scenario("D6", "region-out-of-range", "an S2M descriptor in region 5 (only 0 exists)",
+             "node.c:177-221", M, (Handshake(), Post(({"region": 5},))), Keep()),
+    Scenario("D6", "past-region-end", "offset + length past the end of the region",
+             "node.c:177-221", M,
+             (Handshake(), Post(({"offset": 4227328 - 32, "length": 64},))), Keep()),
+    Scenario("D6", "u32-overflow", "offset + length overflowing u32 (e36567760d6)",
+             "node.c:177-221; e36567760d6", M,
+             (Handshake(), Post(({"offset": 0xFFFFFFF0, "length": 0x20},))), Keep()),
+    Scenario("D6", "over-9216", "a 10000-byte descriptor in ethernet mode", "node.c:202", M,
+             (Handshake(), Post(({"length": 10000},))), Keep()),
+    Scenario("D7", "head-past-ring", "the S2M head advanced by 2000 on a 1024-slot ring",
+             "node.c:529-534 (clamped)", M,
+             (Handshake(), SetRing("head", 2000, kick=True)), Keep()),
+    Scenario("D8", "next-on-last", "NEXT set on the last slot produced", "node.c:147-166", M,
+             (Handshake(), Post(({"flags": 1},))), Keep()),
+    Scenario("D14", "metadata", "a good descriptor with non-zero metadata", "A.3", M,
+             (Handshake(), Post(({"metadata": 0xDEADBEEF},))), Keep()),
     # -- against a peer slave ------------------------------------------------------------
     Scenario("H7", "hello-min-2.1", "HELLO min_version 0x0201 (excludes 2.0)",
              "socket.c:201-203; A.8", S,
@@ -158,16 +186,10 @@ NOT_RUNNABLE: dict[str, str] = {
     "R3": "258 regions: not yet a raw-peer scenario",
     "R4": "a region larger than its memfd: not yet a raw-peer scenario",
     "R8": "ring region/offset out of range: not yet a raw-peer scenario",
-    "R9": "wrong ring cookie: not yet a raw-peer scenario (ours: tests/test_hostile_peer.py)",
-    "R10": "CONNECT with no ring in a direction: not yet a raw-peer scenario",
     "R12": "descriptors into regions never added: needs traffic steps",
-    "D6": "bad descriptors from the raw peer: needs traffic steps (ours: test_hostile_peer)",
-    "D7": "head advanced by more than the ring: needs traffic steps (ours: test_hostile_peer)",
-    "D8": "NEXT on the last slot: needs traffic steps (ours: test_hostile_peer)",
     "D9": "a chain over 9216 bytes: needs traffic steps",
     "D10": "M2S never refilled: needs traffic steps",
     "D11": "odd M2S capacities: needs traffic steps",
-    "D14": "non-zero metadata: ours only (tests/test_hostile_peer.py)",
     "D15": "VPP's DMA path needs DMA hardware",
     "Q1": "interrupt counting on the peer's eventfd writes: not yet a scenario",
     "Q2": "MASK_INT honoured by the peer: not yet a scenario",

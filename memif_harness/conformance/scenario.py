@@ -13,8 +13,10 @@ Steps, for a peer that is master (the raw peer is the slave; HELLO has been read
   with fds of the kinds named (``memfd``, ``memfd-unsealable``, ``eventfd``, ``pipe``) or the
   raw slave's own (``region``, ``ring``);
 
-for a peer that is slave (the raw peer listens and has accepted it): :class:`Send` (typically
-a HELLO) and :class:`Handshake` ``("hello",)``.
+and, once connected, the shared-memory steps :class:`Post` (descriptors at the S2M head, with
+any field values, then the interrupt) and :class:`SetRing` (a ring's cookie, flags, head or
+tail set to any value); for a peer that is slave (the raw peer listens and has accepted it):
+:class:`Send` (typically a HELLO).
 """
 
 from __future__ import annotations
@@ -23,16 +25,19 @@ import dataclasses
 from typing import Literal
 
 from ..memif.protocol import wire
-from ..memif.protocol.constants import Mode, Role
+from ..memif.protocol.constants import Mode, RingType, Role
 
 __all__ = [
     "Accept",
     "Expectation",
     "Handshake",
+    "Keep",
     "PeerConfig",
+    "Post",
     "Refuse",
     "Scenario",
     "Send",
+    "SetRing",
     "Stage",
     "Step",
 ]
@@ -51,11 +56,13 @@ class Handshake:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Send:
-    """One datagram: ``message`` packed, or ``raw`` bytes as they are; ``fds`` by kind."""
+    """One datagram: ``message`` packed, or ``raw`` bytes as they are; ``fds`` by kind;
+    ``answer``: the reply it must get before the next step (e.g. ``"ACK"``)."""
 
     message: wire.Message | None = None
     raw: bytes | None = None
     fds: tuple[str, ...] = ()
+    answer: str | None = None
 
     def data(self) -> bytes:
         if self.raw is not None:
@@ -64,7 +71,27 @@ class Send:
         return wire.pack(self.message)
 
 
-Step = Handshake | Send
+@dataclasses.dataclass(frozen=True, slots=True)
+class Post:
+    """Descriptors written at the raw slave's S2M head (fields not given: the slot's own buffer,
+    64 bytes), the head advanced past them, then (``kick``) the ring's eventfd signalled."""
+
+    descs: tuple[dict[str, int], ...]
+    kick: bool = True
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SetRing:
+    """One field of a raw-slave ring's header set to ``value`` (then ``kick``, if asked)."""
+
+    field: Literal["cookie", "flags", "head", "tail"]
+    value: int
+    ring: RingType = RingType.S2M
+    index: int = 0
+    kick: bool = False
+
+
+Step = Handshake | Send | Post | SetRing
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -84,7 +111,13 @@ class Accept:
     answer: Literal["ack", "connected", "init"] = "ack"
 
 
-Expectation = Refuse | Accept
+@dataclasses.dataclass(frozen=True, slots=True)
+class Keep:
+    """The reference: the peer keeps the connection (drops and counts what was bad, says
+    nothing) for the observation time."""
+
+
+Expectation = Refuse | Accept | Keep
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
