@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from memif_harness.conformance.raw import SlaveMemory as RawSlaveMemory
 from memif_harness.memif.datapath.layout import CopyLayout
 from memif_harness.memif.datapath.ring import Ring
 from memif_harness.memif.datapath.shm import Region
@@ -129,66 +130,28 @@ def connect(path: str) -> Raw:
     return Raw(sock)
 
 
-class SlaveMemory:
-    """A raw slave's copy-mode region, rings and eventfds, laid out like VPP's."""
+class SlaveMemory(RawSlaveMemory):
+    """The conformance raw peer's slave memory, with small rings, as a handshake list."""
 
     def __init__(self, n_s2m: int = 1, n_m2s: int = 1, log2: int = 4, bsize: int = 2048) -> None:
-        self.layout = CopyLayout(n_s2m=n_s2m, n_m2s=n_m2s, log2_ring_size=log2, buffer_size=bsize)
-        self.region = Region.create(self.layout.size)
-        self.rings: dict[tuple[RingType, int], Ring] = {}
-        self.efds: dict[tuple[RingType, int], int] = {}
-        for kind, count in ((S2M, n_s2m), (M2S, n_m2s)):
-            for i in range(count):
-                ring = Ring(self.region, self.layout.ring_offset(kind, i), log2)
-                ring.init()
-                self.rings[kind, i] = ring
-                self.efds[kind, i] = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        super().__init__(n_s2m, n_m2s, log2, bsize)
 
     def steps(
         self, *, id: int = 0, region_fd: int | None = None, **init: Any
     ) -> list[tuple[wire.Message, list[int]]]:
         """INIT, ADD_REGION, ADD_RING S2M.., ADD_RING M2S.., CONNECT with their fds
         (``region_fd`` instead of our region's)."""
-        region = self.region.fd if region_fd is None else region_fd
-        out: list[tuple[wire.Message, list[int]]] = [
+        region, fds = self.region_message()
+        return [
             (wire.Init(id=id, name="raw-slave", **init), []),
-            (wire.AddRegion(index=0, size=self.layout.size), [region]),
+            (region, fds if region_fd is None else [region_fd]),
+            *self.ring_messages(),
+            (wire.Connect(if_name="raw0"), []),
         ]
-        for (kind, i), ring in self.rings.items():
-            msg = wire.AddRing(
-                flags=1 if kind is S2M else 0,
-                index=i,
-                region=0,
-                offset=ring.offset,
-                log2_ring_size=self.layout.log2_ring_size,
-            )
-            out.append((msg, [self.efds[kind, i]]))
-        out.append((wire.Connect(if_name="raw0"), []))
-        return out
 
     def post_s2m(self, descs: Sequence[dict[str, int]], ring_index: int = 0) -> None:
         """Write descriptors at head (missing fields: the slot's own buffer) and advance head."""
-        ring = self.rings[S2M, ring_index]
-        head = ring.head
-        for n, fields in enumerate(descs):
-            slot = (head + n) & ring.mask
-            values = {
-                "flags": 0,
-                "region": 0,
-                "length": 64,
-                "offset": self.layout.slot_offset(S2M, ring_index, slot),
-                "metadata": 0,
-            } | fields
-            for key, value in values.items():
-                ring.desc[key][slot] = value
-        ring.head = head + len(descs)
-
-    def close(self) -> None:
-        self.rings.clear()
-        for fd in self.efds.values():
-            os.close(fd)
-        self.efds.clear()
-        self.region.close()
+        self.post(S2M, descs, ring_index)
 
 
 def send_until_connect(raw: Raw, steps: Sequence[tuple[wire.Message, list[int]]]) -> None:
