@@ -152,7 +152,7 @@ class _Session:
             msg, fds = mem.region_message()
             return [(msg, fds)], "ACK"
         if stage == "rings":
-            return [(m, f) for m, f in mem.ring_messages()], "ACK"
+            return list(mem.ring_messages()), "ACK"
         return [(wire.Connect(if_name="raw0"), [])], "CONNECTED"
 
     def handshake(self, until: str) -> None:

@@ -24,7 +24,16 @@ from ..memif.protocol import wire
 from ..memif.protocol.constants import MSG_SIZE, RingType
 from ..memif.protocol.errors import RemoteProtocolError
 
-__all__ = ["Closed", "RawConnection", "Received", "Silence", "SlaveMemory", "fd_of_kind"]
+__all__ = [
+    "Answer",
+    "Closed",
+    "RawConnection",
+    "Received",
+    "Silence",
+    "SlaveMemory",
+    "fd_of_kind",
+    "listener",
+]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
