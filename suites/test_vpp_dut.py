@@ -24,6 +24,7 @@ from memif_harness import Endpoint, EventLoop, traffic
 from memif_harness.conformance.raw import RawConnection, Received, SlaveMemory
 from memif_harness.memif.protocol import wire
 from memif_harness.memif.protocol.constants import Mode, RingType, Role
+from memif_harness_fixtures import vpp_cli
 from memif_harness_fixtures.links import Link, make_frame, wait_for
 from memif_harness_fixtures.peers.base import InterfaceSpec, PeerError
 from memif_harness_fixtures.peers.sockets import listening
@@ -48,6 +49,13 @@ def assert_alive(vpp: VppPeer, after: str) -> None:
     vpp.check_alive(after)
     assert vpp.cli("show version").startswith("vpp v"), "VPP's CLI stopped answering"
     assert vpp.api.request("show_version").retval == 0, "VPP's API stopped answering"
+
+
+def cli_create(vpp: VppPeer, role: Role, socket_id: int, **spec: Any) -> str:
+    """What VPP's CLI answers to ``create interface memif`` for ``spec`` (VPP checks ranges)."""
+    command = vpp_cli.create_interface_cmd(InterfaceSpec(role=role, socket="-", **spec),
+                                           socket_id)
+    return vpp.cli(command, check=False)
 
 
 class Scratch:
@@ -143,11 +151,11 @@ def test_s2_socket_delete_refusals(vpp: VppPeer, scratch: Scratch) -> None:
     with pytest.raises(VppApiError) as info:
         vpp.api.socket_filename_del(sid)
     assert info.value.retval == UNEXPECTED_INTF_STATE
-    assert "Invalid socket id" in vpp.cli("delete memif socket id 0", check=False)
+    assert "Invalid socket id" in vpp.cli(vpp_cli.delete_socket_cmd(0), check=False)
     assert "socket file with id 987654 does not exist" in vpp.cli(
-        "delete memif socket id 987654", check=False)
+        vpp_cli.delete_socket_cmd(987654), check=False)
     assert f"socket file '{scratch.workdir / 's2.sock'}' is in use" in vpp.cli(
-        f"delete memif socket id {sid}", check=False)
+        vpp_cli.delete_socket_cmd(sid), check=False)
     assert_alive(vpp, "S2")
 
 
@@ -184,7 +192,7 @@ def test_s5_master_and_slave_on_one_socket(vpp: VppPeer, scratch: Scratch) -> No
     with pytest.raises(VppApiError) as info:
         scratch.memif(Role.SLAVE, sid, id=1)
     assert info.value.retval == SUBIF_ALREADY_EXISTS
-    text = vpp.cli(f"create interface memif socket-id {sid} id 2 slave", check=False)
+    text = cli_create(vpp, Role.SLAVE, sid, id=2)
     assert "socket file cannot be used by both master and slave" in text
     assert_alive(vpp, "S5")
 
@@ -197,7 +205,7 @@ def test_s6_duplicate_id_on_one_socket(vpp: VppPeer, scratch: Scratch) -> None:
     with pytest.raises(VppApiError) as info:
         scratch.memif(Role.MASTER, sid)
     assert info.value.retval == SUBIF_ALREADY_EXISTS
-    text = vpp.cli(f"create interface memif socket-id {sid} id 0 master", check=False)
+    text = cli_create(vpp, Role.MASTER, sid)
     assert "interface already exists" in text
     assert_alive(vpp, "S6")
 
@@ -215,7 +223,7 @@ def test_s7_stale_socket_and_regular_file(vpp: VppPeer, scratch: Scratch) -> Non
     regular = scratch.workdir / "regular.sock"
     regular.write_text("not a socket")
     sid2 = scratch.socket(str(regular))
-    text = vpp.cli(f"create interface memif socket-id {sid2} id 0 master", check=False)
+    text = cli_create(vpp, Role.MASTER, sid2)
     assert f"File '{regular}' already exists" in text
     assert regular.read_text() == "not a socket"
     assert_alive(vpp, "S7")
@@ -230,7 +238,7 @@ def test_s7_active_listener_of_another_process(vpp: VppPeer, scratch: Scratch) -
         other.bind(str(path))
         other.listen()
         sid = scratch.socket(str(path))
-        text = vpp.cli(f"create interface memif socket-id {sid} id 0 master", check=False)
+        text = cli_create(vpp, Role.MASTER, sid)
         assert "Active listener on" in text, text
         with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as probe:
             probe.connect(str(path))
@@ -294,9 +302,10 @@ def test_s10_ring_size_validation(vpp: VppPeer, scratch: Scratch) -> None:
 def test_s11_queue_count_validation(vpp: VppPeer, scratch: Scratch) -> None:
     """S11: the CLI takes 1..255 rx and tx queues."""
     sid = scratch.socket(str(scratch.workdir / "s11.sock"))
-    for arg, what in (("rx-queues 0", "rx"), ("rx-queues 256", "rx"), ("tx-queues 256", "tx")):
-        text = vpp.cli(f"create interface memif socket-id {sid} id 1 master {arg}", check=False)
-        assert f"{what} queue must be between 1 - 255" in text, (arg, text)
+    for queues, what in (({"rx_queues": 0}, "rx"), ({"rx_queues": 256}, "rx"),
+                         ({"tx_queues": 256}, "tx")):
+        text = cli_create(vpp, Role.MASTER, sid, id=1, **queues)
+        assert f"{what} queue must be between 1 - 255" in text, (queues, text)
     assert_alive(vpp, "S11")
 
 
@@ -306,7 +315,7 @@ def test_s12_master_in_a_missing_directory(vpp: VppPeer, scratch: Scratch) -> No
     (VPP-1332), and VPP serves the next interface on another socket."""
     missing = scratch.workdir / "no" / "such" / "dir" / "s12.sock"
     sid = scratch.socket(str(missing))
-    text = vpp.cli(f"create interface memif socket-id {sid} id 0 master", check=False)
+    text = cli_create(vpp, Role.MASTER, sid)
     assert "No such file or directory" in text
     assert not missing.parent.exists()
     assert_alive(vpp, "S12")
@@ -327,7 +336,7 @@ def test_s12_socket_usable_after_a_refused_master(vpp: VppPeer, scratch: Scratch
     socket id either is refused again or listens; it never exists without a listener."""
     missing = scratch.workdir / "later" / "s12.sock"
     sid = scratch.socket(str(missing))
-    vpp.cli(f"create interface memif socket-id {sid} id 0 master", check=False)
+    cli_create(vpp, Role.MASTER, sid)
     missing.parent.mkdir()
     try:
         iface = scratch.memif(Role.MASTER, sid, id=1)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from memif_harness.memif.protocol.constants import Mode, RingType, Role, RxMode
+from memif_harness.memif.protocol.constants import Mode, RingType, Role
 from memif_harness_fixtures import vpp_cli
 from memif_harness_fixtures.peers.base import InterfaceSpec
 
@@ -457,13 +457,9 @@ def test_create_interface_cmd_refuses_what_the_cli_cannot_say() -> None:
 
 
 def test_socket_filenames() -> None:
-    assert vpp_cli.create_socket_cmd(1, "/run/memif-test/m1.sock") == (
-        "create memif socket id 1 filename /run/memif-test/m1.sock")
-    assert vpp_cli.create_socket_cmd(2, "@memif-h.sock") == (
-        "create memif socket id 2 filename abstract:memif-h.sock")
+    assert vpp_cli.vpp_socket_filename("/run/memif-test/m1.sock") == "/run/memif-test/m1.sock"
+    assert vpp_cli.vpp_socket_filename("@memif-h.sock") == "abstract:memif-h.sock"
     assert vpp_cli.vpp_socket_filename("abstract:x") == "abstract:x"
-    with pytest.raises(ValueError, match="socket id 0"):
-        vpp_cli.create_socket_cmd(0, "/s")
     with pytest.raises(ValueError, match="absolute"):
         vpp_cli.vpp_socket_filename("relative.sock")
     with pytest.raises(ValueError, match="sun_path"):
@@ -474,18 +470,7 @@ def test_socket_filenames() -> None:
 
 def test_other_builders() -> None:
     assert vpp_cli.interface_name(1, 0) == "memif1/0"
-    assert vpp_cli.set_state_cmd("memif1/0") == "set interface state memif1/0 up"
-    assert vpp_cli.set_state_cmd("memif1/0", up=False) == "set interface state memif1/0 down"
-    assert vpp_cli.set_ip_address_cmd("memif1/0", "192.168.1.1/24") == (
-        "set interface ip address memif1/0 192.168.1.1/24")
-    with pytest.raises(ValueError, match="prefix length"):
-        vpp_cli.set_ip_address_cmd("memif1/0", "192.168.1.1")
-    assert vpp_cli.set_rx_mode_cmd("memif1/0", RxMode.INTERRUPT, 1) == (
-        "set interface rx-mode memif1/0 queue 1 interrupt")
-    assert vpp_cli.set_rx_mode_cmd("memif1/0", "polling") == (
-        "set interface rx-mode memif1/0 polling")
     assert vpp_cli.ping_cmd("192.168.1.2", 3, 0.1) == "ping 192.168.1.2 repeat 3 interval 0.1"
     assert vpp_cli.ping_cmd("192.168.1.2", 1, 1, size=3000, source="memif1/0") == (
         "ping 192.168.1.2 source memif1/0 size 3000 repeat 1 interval 1")
-    assert vpp_cli.delete_interface_cmd("memif1/0") == "delete interface memif memif1/0"
     assert vpp_cli.delete_socket_cmd(1) == "delete memif socket id 1"
