@@ -368,7 +368,7 @@ def test_i12_punt_inject_mode_is_refused(vpp: VppPeer, scratch: Scratch) -> None
 
 @pytest.mark.scenario("L7")
 @pytest.mark.xfail(
-    strict=True,
+    strict=False,  # a race: VPP 26.06 survived all 50 attempts in 1 of 3 suite runs here
     reason="VPP 26.06 crashes: a master that says HELLO and then DISCONNECT and closes before "
     "reading the slave's INIT leaves VPP's write-ready handler on the freed connection: SIGSEGV "
     "in memif_conn_fd_write_ready (found by this suite; cf. a67d90d0975)",
@@ -376,7 +376,8 @@ def test_i12_punt_inject_mode_is_refused(vpp: VppPeer, scratch: Scratch) -> None
 def test_l7_master_aborts_mid_handshake(vpp: VppPeer, memif_socket_dir: Path) -> None:
     """L7: our master deletes its interface (DISCONNECT, close) while a VPP slave is in the
     handshake, 50 times at 0-5 ms into it; VPP survives every one (on 26.06 it died within
-    the first 20 in each of 6 trial runs)."""
+    the first 20 in each of 6 trial runs, but not in every suite run: the xfail is not
+    strict)."""
     for attempt in range(50):
         sock = str(memif_socket_dir / f"l7-{attempt}.sock")
         ours = Endpoint("master", sock)
