@@ -252,22 +252,24 @@ def still_serves(target: Target, role: Role, path: str, config: PeerConfig,
                  timeout: float = 15.0) -> str:
     """'' if the peer accepts a good connection from our implementation, else why not (our
     master listens before a peer slave exists: a testpmd client never retries)."""
-    ours = Endpoint(role.peer, path, id=config.id, secret=config.secret or "",
-                    mode=config.mode.name.lower()) if role is Role.SLAVE else None
+
+    def ours() -> Endpoint:
+        return Endpoint(role.peer, path, id=config.id, secret=config.secret or "",
+                        mode=config.mode.name.lower())
+
+    endpoint = ours() if role is Role.SLAVE else None
     try:
         iface = target.open(role, path, config)
         try:
-            if ours is None:
-                ours = Endpoint(role.peer, path, id=config.id, secret=config.secret or "",
-                                mode=config.mode.name.lower())
-            ours.wait_connected(timeout)
+            endpoint = endpoint or ours()
+            endpoint.wait_connected(timeout)
         except TimeoutError as exc:
             return f"no good connection afterwards: {exc}"
         finally:
             iface.close()
     finally:
-        if ours is not None:
-            ours.close()
+        if endpoint is not None:
+            endpoint.close()
     return ""
 
 
