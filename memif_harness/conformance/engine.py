@@ -3,7 +3,9 @@
 For a peer that is master the raw peer connects (retrying until the peer says HELLO: a
 testpmd server answers nothing useful before its port started), for a peer that is slave it
 listens and accepts; then the steps run and the peer's last answer is observed: a DISCONNECT
-(with its reason) and close, a close, another message, or silence. The observation is judged
+(with its reason) and close, a close, another message, or silence. Traffic, rival and serve
+steps each add a clause before it (``ARP answered, 4/4 echo replies | silence (2 s)``). The
+observation is judged
 against the implementation's profile entry (:mod:`.profiles`) if it has one, else against the
 scenario's reference expectation. Afterwards the peer must still be alive and must still
 accept a good connection from our own implementation; a peer that died or stopped serving
@@ -21,14 +23,48 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
+from ..memif.datapath.layout import ring_bytes
 from ..memif.protocol import wire
 from ..memif.protocol.constants import RingType, Role
+from ..memif.protocol.errors import LocalProtocolError
 from ..memif.runtime.endpoint import Endpoint
+from .echo import Addresses, EchoTally, echo_requests, ping_through
 from .profiles import BROKEN, ProfileEntry, lookup
-from .raw import Closed, RawConnection, Received, Silence, SlaveMemory, fd_of_kind, listener
-from .scenario import STAGES, Handshake, Keep, PeerConfig, Post, Refuse, Scenario, Send, SetRing
+from .raw import (
+    Answer,
+    Closed,
+    RawConnection,
+    Received,
+    RingFull,
+    Silence,
+    SlaveMemory,
+    fd_of_kind,
+    listener,
+)
+from .scenario import (
+    STAGES,
+    Exactly,
+    Handshake,
+    Keep,
+    Kick,
+    PeerConfig,
+    Ping,
+    Post,
+    Records,
+    Refill,
+    Refuse,
+    Repeat,
+    Rival,
+    Scenario,
+    Send,
+    Serve,
+    SetRing,
+)
 
-__all__ = ["Outcome", "Result", "Target", "TargetInterface", "observe", "run"]
+__all__ = ["CLAUSE", "Outcome", "Result", "Target", "TargetInterface", "observe", "run"]
+
+#: Between the clauses of an observation.
+CLAUSE = " | "
 
 
 class Outcome(enum.Enum):
@@ -60,6 +96,9 @@ class Result:
 class TargetInterface(Protocol):
     """One interface the implementation under test created for a scenario."""
 
+    def details(self) -> Mapping[str, object]:
+        """What the peer reports: ``link_up`` and ``remote_reason`` (None: not reported)."""
+
     def close(self) -> None:
         """Remove it."""
 
@@ -71,10 +110,14 @@ class Target(Protocol):
     implementation: str
 
     def open(self, role: Role, socket: str, config: PeerConfig) -> TargetInterface:
-        """Create an interface in ``role`` on ``socket``."""
+        """Create an interface in ``role`` on ``socket``; with ``config.ip``, one that
+        answers ARP and ICMP echo on that address."""
 
     def alive(self) -> bool:
         """Whether the process or container still runs."""
+
+    def answers_icmp(self) -> bool:
+        """Whether an interface opened with an address answers ARP and ICMP echo there."""
 
     def logs(self) -> dict[str, str]:
         """What is worth showing when it misbehaved."""
@@ -82,6 +125,14 @@ class Target(Protocol):
 
 class SetupError(Exception):
     """The scenario could not reach the point it tests (the good handshake broke)."""
+
+
+class _Ended(Exception):
+    """The peer answered a step otherwise than it wanted: the scenario ends with ``answer``."""
+
+    def __init__(self, answer: Answer) -> None:
+        super().__init__(describe(answer))
+        self.answer = answer
 
 
 def describe(answer: Received | Closed | Silence) -> str:
@@ -98,9 +149,10 @@ def describe(answer: Received | Closed | Silence) -> str:
     return msg.TYPE.name
 
 
-def observe(raw: RawConnection, timeout: float = 2.0) -> str:
-    """The peer's reaction: after a DISCONNECT, whether it also closed."""
-    answer = raw.receive(timeout)
+def observe(raw: RawConnection, timeout: float = 2.0, answer: Answer | None = None) -> str:
+    """The peer's reaction (the next answer, or ``answer`` already read): after a
+    DISCONNECT, whether it also closed."""
+    answer = raw.receive(timeout) if answer is None else answer
     text = describe(answer)
     if isinstance(answer, Received) and isinstance(answer.message, wire.Disconnect):
         after = raw.receive(timeout)
@@ -109,7 +161,8 @@ def observe(raw: RawConnection, timeout: float = 2.0) -> str:
 
 
 def judge(observed: str, scenario: Scenario, entry: ProfileEntry | None) -> tuple[Outcome, str]:
-    """Pass/fail/deviation of ``observed`` by the profile entry, else by the reference."""
+    """Pass/fail/deviation of ``observed`` by the profile entry, else by the reference (which
+    judges the last clause, the peer's final answer, unless it is :class:`Exactly`)."""
     if entry is not None:
         if observed == entry.observed:
             if entry.deviation:
@@ -117,30 +170,47 @@ def judge(observed: str, scenario: Scenario, entry: ProfileEntry | None) -> tupl
             return Outcome.PASS, entry.note
         return Outcome.FAIL, f"the profile expects {entry.observed!r} ({entry.source})"
     expect = scenario.expect
-    refused = observed.startswith(("DISCONNECT", "closed"))
+    if isinstance(expect, Exactly):
+        if observed != expect.observed:
+            return Outcome.FAIL, f"the reference expects {expect.observed!r}"
+        return Outcome.PASS, ""
+    final = observed.rsplit(CLAUSE, maxsplit=1)[-1]
+    if isinstance(expect, Records):
+        want = "peer: link down" + ("" if expect.reason is None
+                                    else f", remote reason {expect.reason!r}")
+        if expect.reason is not None and final.endswith(_UNREPORTED):
+            return Outcome.NOT_APPLICABLE, "the peer does not report the reason it received"
+        if final != want:
+            return Outcome.FAIL, f"the reference expects {want!r}"
+        return Outcome.PASS, ""
+    refused = final.startswith(("DISCONNECT", "closed"))
     if isinstance(expect, Keep):
-        if not observed.startswith("silence"):
+        if not final.startswith("silence"):
             return Outcome.FAIL, "the reference expects the connection kept"
         return Outcome.PASS, ""
     if isinstance(expect, Refuse):
         if not refused:
             return Outcome.FAIL, "the reference expects the connection refused"
-        if expect.reason and expect.reason not in observed:
+        if expect.reason and expect.reason not in final:
             return Outcome.FAIL, f"refused, but without the reference reason {expect.reason!r}"
         return Outcome.PASS, ""
-    if observed.split(",", maxsplit=1)[0].lower() != expect.answer:
+    if final.split(",", maxsplit=1)[0].lower() != expect.answer:
         return Outcome.FAIL, f"the reference expects {expect.answer.upper()}"
     return Outcome.PASS, ""
 
 
 class _Session:
-    """The raw slave's side of a scenario: its memory and the good handshake."""
+    """The raw peer's side of a scenario: its memory, the good handshake, the steps."""
 
-    def __init__(self, raw: RawConnection, config: PeerConfig) -> None:
+    def __init__(self, raw: RawConnection, config: PeerConfig, path: str) -> None:
         self.raw = raw
         self.config = config
+        self.path = path
         self.memory = SlaveMemory()
         self.stage = 0
+        #: How M2S buffers are posted again after they were read (the last :class:`Refill`).
+        self.refill_shape = Refill()
+        self.clauses: list[str] = []
         self._extra_fds: list[int] = []
 
     def good(self, stage: str) -> tuple[list[tuple[wire.Message, list[int]]], str]:
@@ -155,25 +225,49 @@ class _Session:
             return list(mem.ring_messages()), "ACK"
         return [(wire.Connect(if_name="raw0"), [])], "CONNECTED"
 
-    def handshake(self, until: str) -> None:
-        while self.stage < len(STAGES) and STAGES[self.stage] != until:
-            stage = STAGES[self.stage]
-            messages, answer = self.good(stage)
-            for msg, fds in messages:
+    def handshake(self, step: Handshake) -> None:
+        stages = []
+        while self.stage < len(STAGES) and STAGES[self.stage] != step.until:
+            stages.append(STAGES[self.stage])
+            self.stage += 1
+        sent = [(stage, msg, fds, answer) for stage in stages
+                for msgs, answer in [self.good(stage)] for msg, fds in msgs]
+        if step.pipelined:
+            for _stage, msg, fds, _answer in sent:
+                self.raw.send(msg, fds)
+            answers = []
+            for _stage, _msg, _fds, answer in sent:
+                answers.append(describe(self.raw.receive(5.0)))
+                if answers[-1] != answer:
+                    break
+            self.clauses.append("pipelined: " + ", ".join(answers))
+        else:
+            for stage, msg, fds, answer in sent:
                 self.raw.send(msg, fds)
                 got = describe(self.raw.receive(5.0))
                 if got != answer:
                     raise SetupError(f"the good handshake broke at {stage}: sent "
                                      f"{msg.TYPE.name}, got {got} instead of {answer}")
-            self.stage += 1
+        if step.refill and self.stage == len(STAGES):
+            self.memory.refill()
 
     def send(self, step: Send) -> None:
         fds = [self._fd(kind) for kind in step.fds]
         self.raw.send(step.data(), fds)
         if step.answer is not None:
-            got = describe(self.raw.receive(5.0))
-            if got != step.answer:
-                raise SetupError(f"a step wanted {step.answer}, got {got}")
+            answer = self.raw.receive(5.0)
+            if describe(answer) != step.answer:
+                raise _Ended(answer)
+
+    def repeat(self, step: Repeat) -> None:
+        acked = 0
+        try:
+            for n in range(step.count):
+                message = dataclasses.replace(step.message, **{step.field: step.start + n})
+                self.send(Send(message, fds=step.fds, answer="ACK"))
+                acked += 1
+        finally:
+            self.clauses.append(f"{acked} of {step.count} {step.message.TYPE.name} ACKed")
 
     def post(self, step: Post) -> None:
         self.memory.post(RingType.S2M, step.descs)
@@ -184,6 +278,87 @@ class _Session:
         setattr(self.memory.rings[step.ring, step.index], step.field, step.value)
         if step.kick:
             self.memory.kick(step.ring, step.index)
+
+    def refill(self, step: Refill) -> None:
+        self.refill_shape = dataclasses.replace(step, count=None)
+        self.memory.refill(step.count, step.capacity, step.region or 0)
+
+    def ping(self, step: Ping) -> None:
+        if self.config.ip is None:
+            raise SetupError("a Ping step needs the peer's address (PeerConfig.ip)")
+        addresses = Addresses.of(self.config.ip)
+        self.memory.interrupts(RingType.M2S)
+        arp = EchoTally.of([], addresses)
+        clause = self._exchange([addresses.arp_request()], arp, step,
+                                lambda: arp.peer_mac is not None, min(step.timeout, 1.0))
+        clause = clause or ("ARP answered" if arp.peer_mac else "ARP unanswered")
+        requests = echo_requests(addresses, step.count, step.size, arp.peer_mac or b"\xff" * 6)
+        echo = EchoTally.of(requests, addresses)
+        clause += ", " + (self._exchange(requests, echo, step, lambda: echo.complete,
+                                         step.timeout) or echo.summary())
+        if step.interrupts:
+            signalled = self.memory.interrupts(RingType.M2S)
+            clause += ", M2S signalled" if signalled else ", M2S not signalled"
+        self.clauses.append(clause)
+
+    def _exchange(self, frames: list[bytes], tally: EchoTally, step: Ping,
+                  done: Callable[[], bool], timeout: float) -> str:
+        """Post ``frames``, then read M2S into ``tally`` until ``done`` or ``timeout``; ''
+        or why the frames could not be posted."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.memory.post_frames(frames, step.desc_bytes)
+                break
+            except RingFull as exc:
+                if time.monotonic() > deadline:
+                    return f"S2M never freed ({exc})"
+                time.sleep(0.005)
+        if step.kick:
+            self.memory.kick(RingType.S2M)
+        while not done() and time.monotonic() < deadline:
+            tally.add(self.memory.collect())
+            if step.recycle:
+                shape = self.refill_shape
+                self.memory.refill(None, shape.capacity, shape.region or 0)
+            time.sleep(0.002)
+        return ""
+
+    def kick(self, _step: Kick) -> None:
+        self.memory.kick(RingType.S2M)
+
+    def rival(self, step: Rival) -> None:
+        other = _connect_for_hello(self.path, 5.0)
+        try:
+            other.send(step.message)
+            answer = observe(other)
+        finally:
+            other.close()
+        first = self.raw.receive(0.5)
+        kept = "kept" if isinstance(first, Silence) else describe(first)
+        self.clauses.append(f"rival: {answer}; first {kept}")
+
+    def serve(self, _step: Serve) -> None:
+        """The master's side of the peer slave's handshake; the clause says what it built."""
+        regions: dict[int, int] = {}
+        rings: list[wire.AddRing] = []
+        while True:
+            answer = self.raw.receive(5.0)
+            msg = answer.message if isinstance(answer, Received) else None
+            if isinstance(msg, (wire.Init, wire.AddRegion, wire.AddRing)):
+                if isinstance(msg, wire.AddRegion):
+                    assert isinstance(answer, Received)
+                    regions[msg.index] = min((msg.size, *answer.fd_sizes))
+                elif isinstance(msg, wire.AddRing):
+                    rings.append(msg)
+                self.raw.send(wire.Ack())
+            elif isinstance(msg, wire.Connect):
+                self.raw.send(wire.Connected(if_name="raw-master"))
+                break
+            else:
+                self.clauses.append(f"handshake ended: {describe(answer)}")
+                return
+        self.clauses.append(_rings_built(rings, regions))
 
     def _fd(self, kind: str) -> int:
         if kind == "region":
@@ -200,6 +375,21 @@ class _Session:
         for fd in self._extra_fds:
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+def _rings_built(rings: list[wire.AddRing], regions: dict[int, int]) -> str:
+    """``1 S2M and 1 M2S rings of 2**10, each in its region`` (or how many are not)."""
+    s2m = sum(ring.is_s2m for ring in rings)
+    sizes = "/".join(str(n) for n in sorted({ring.log2_ring_size for ring in rings}))
+    outside = 0
+    for ring in rings:
+        try:
+            end = ring.offset + ring_bytes(ring.log2_ring_size)
+        except LocalProtocolError:  # log2 above 14: no such ring
+            end = None
+        outside += end is None or ring.region not in regions or end > regions[ring.region]
+    where = "each in its region" if not outside else f"{outside} not inside their region"
+    return f"{s2m} S2M and {len(rings) - s2m} M2S rings of 2**{sizes}, {where}"
 
 
 def _connect_for_hello(path: str, timeout: float) -> RawConnection:
@@ -231,27 +421,58 @@ def _accept(server: socket.socket, timeout: float) -> RawConnection:
     return RawConnection(conn)
 
 
-def _play(scenario: Scenario, raw: RawConnection) -> str:
-    session = _Session(raw, scenario.peer)
+def _play(scenario: Scenario, raw: RawConnection, path: str) -> str:
+    session = _Session(raw, scenario.peer, path)
     try:
-        for step in scenario.steps:
-            if isinstance(step, Handshake):
-                session.handshake(step.until)
-            elif isinstance(step, Send):
-                session.send(step)
-            elif isinstance(step, Post):
-                session.post(step)
-            else:
-                session.set_ring(step)
-        return observe(raw)
+        try:
+            _steps(scenario, session)
+        except _Ended as end:
+            return CLAUSE.join([*session.clauses, observe(raw, answer=end.answer)])
+        return CLAUSE.join([*session.clauses, observe(raw)])
     finally:
         session.close()
 
 
+def _steps(scenario: Scenario, session: _Session) -> None:
+    for step in scenario.steps:
+        getattr(session, _STEPS[type(step)])(step)
+
+
+#: Step type -> the :class:`_Session` method that plays it.
+_STEPS: dict[type, str] = {
+    Handshake: "handshake", Send: "send", Repeat: "repeat", Post: "post", SetRing: "set_ring",
+    Refill: "refill", Kick: "kick", Ping: "ping", Rival: "rival", Serve: "serve",
+}
+
+
+_UNREPORTED = "its reason not reported"
+
+
+def peer_view(iface: TargetInterface, timeout: float = 5.0) -> str:
+    """``peer: link down, remote reason 'xyz'``: the link as the peer reports it, once it
+    noticed the raw peer is gone (within ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    details = iface.details()
+    while details.get("link_up") and time.monotonic() < deadline:
+        time.sleep(0.1)
+        details = iface.details()
+    reason = details.get("remote_reason")
+    text = "peer: link still up" if details.get("link_up") else "peer: link down"
+    return text + (f", {_UNREPORTED}" if reason is None else f", remote reason {reason!r}")
+
+
+#: The address the good connection after a scenario pings (libmemif's icmp_responder's own).
+GOOD_IP = "192.168.1.1/24"
+
+
 def still_serves(target: Target, role: Role, path: str, config: PeerConfig,
                  timeout: float = 15.0) -> str:
-    """'' if the peer accepts a good connection from our implementation, else why not (our
-    master listens before a peer slave exists: a testpmd client never retries)."""
+    """'' if the peer accepts a good connection from our implementation and, where it answers
+    ICMP, echoes pings over it; else why not (our master listens before a peer slave exists:
+    a testpmd client never retries)."""
+    ping = target.answers_icmp()
+    if ping:
+        config = dataclasses.replace(config, ip=GOOD_IP)
 
     def ours() -> Endpoint:
         return Endpoint(role.peer, path, id=config.id, secret=config.secret or "",
@@ -263,6 +484,9 @@ def still_serves(target: Target, role: Role, path: str, config: PeerConfig,
         try:
             endpoint = endpoint or ours()
             endpoint.wait_connected(timeout)
+            answered = ping_through(endpoint, Addresses.of(GOOD_IP)) if ping else ""
+            if answered:
+                return f"a good connection afterwards, but no traffic: {answered}"
         except TimeoutError as exc:
             return f"no good connection afterwards: {exc}"
         finally:
@@ -285,14 +509,18 @@ def run(scenario: Scenario, target: Target, workdir: str,
         if scenario.peer_role is Role.MASTER:
             iface = target.open(Role.MASTER, path, scenario.peer)
             try:
-                observed = _play(scenario, _connect_for_hello(path, 15.0))
+                observed = _play(scenario, _connect_for_hello(path, 15.0), path)
+                if isinstance(scenario.expect, Records):
+                    observed += CLAUSE + peer_view(iface)
             finally:
                 iface.close()
         else:
             with listener(path) as server:
                 iface = target.open(Role.SLAVE, path, scenario.peer)
                 try:
-                    observed = _play(scenario, _accept(server, 15.0))
+                    observed = _play(scenario, _accept(server, 15.0), path)
+                    if isinstance(scenario.expect, Records):
+                        observed += CLAUSE + peer_view(iface)
                 finally:
                     iface.close()
     except SetupError as exc:

@@ -93,6 +93,26 @@ PROFILES: dict[str, dict[str, ProfileEntry]] = {
             "DISCONNECT 'CONNECT with 1 S2M and 0 M2S rings; need at least one each', then "
             "closed", _OURS, "CONNECT with no ring in one direction is rejected",
             deviation=True),
+        "H6-fd-on-init": ProfileEntry(
+            "DISCONNECT 'unexpected fd with INIT', then closed", _OURS,
+            "an fd on a message that takes none ends the connection, where VPP ignores it",
+            deviation=True),
+        "H6-two-fds-region": ProfileEntry(
+            "DISCONNECT 'ADD_REGION carried 2 fds, at most one is allowed', then closed", _OURS,
+            "a second fd ends the connection, where VPP reads one and leaks the rest",
+            deviation=True),
+        "R3": _worded("128 of 300 ADD_REGION ACKed | DISCONNECT 'too many fds before CONNECT "
+                      "(limit 128)', then closed", _OURS),
+        "D6-bad-then-good": ProfileEntry(
+            "ARP unanswered, 0/4 echo replies | DISCONNECT 'bad descriptor on ring S2M 0 slot "
+            "0: region 5 out of range (1 regions)', then closed", _OURS,
+            "a bad descriptor ends the connection, where VPP drops it and goes on",
+            deviation=True),
+        "R12": ProfileEntry(
+            "ARP unanswered, 0/1 echo replies | DISCONNECT 'bad descriptor on ring M2S 0 slot "
+            "0: region 5 out of range (1 regions)', then closed", _OURS,
+            "a posted M2S buffer in an unknown region ends the connection, where the "
+            "reference drops the frame", deviation=True),
     },
     "libmemif": {
         "H4-129-first": ProfileEntry(
@@ -143,6 +163,26 @@ PROFILES: dict[str, dict[str, ProfileEntry]] = {
             "DISCONNECT (VPP drops and counts it)", deviation=True)
            for key, what in (("region-out-of-range", "in a region it was never given"),
                              ("u32-overflow", "whose offset + length overflows u32"))},
+        "D6-bad-then-good": ProfileEntry(
+            "ARP unanswered, 0/4 echo replies | closed", _DPDK, "a descriptor in a region it "
+            "was never given closes the connection without a DISCONNECT", deviation=True),
+        "R12": ProfileEntry(
+            "ARP unanswered, 0/1 echo replies | closed", _DPDK, "an M2S buffer in a region it "
+            "was never given closes the connection without a DISCONNECT", deviation=True),
+        "R3": _worded("256 of 300 ADD_REGION ACKed | DISCONNECT 'Invalid region index', then "
+                      "closed", _DPDK),
+        "R8-ring-log2-15": ProfileEntry(
+            "CONNECTED", _DPDK, "a ring of 2**15 slots (above the protocol's 14) is accepted",
+            deviation=True),
+        "I4": _worded("rival: DISCONNECT 'Already connected', then closed; first kept | "
+                      "silence (2 s)", _DPDK),
+        "D3-no-fit": ProfileEntry(
+            "ARP answered, 0/1 echo replies | ARP unanswered, 0/1 echo replies | silence (2 s)",
+            _DPDK, "after a reply that did not fit the free M2S slots, the next frame comes "
+            "with NEXT still set on its only descriptor (slot 1: flags NEXT, 60 bytes): it "
+            "runs into the frames after it and none of them can be read (seen in the ring: "
+            "the slot the dropped reply was rolled back from keeps its NEXT flag)",
+            deviation=True),
     },
 }
 

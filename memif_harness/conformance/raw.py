@@ -4,8 +4,10 @@
 with any field values, or raw bytes of any size) with any fds, and reads what the peer under
 test answers: the next message, a close, or nothing within a time. :class:`SlaveMemory` is a
 raw slave's copy-mode region, rings and eventfds, laid out like VPP's, with the
-shared-memory steps scenarios need (write descriptors, move head and tail, set flags).
-Nothing here validates: a raw peer says what the scenario tells it to.
+shared-memory steps scenarios need (write descriptors, move head and tail, set flags, post
+frames on S2M, post empty buffers on M2S and read back what the master filled).
+Nothing here validates what it is told to send; what the peer wrote is bounds-checked before
+it is read.
 """
 
 from __future__ import annotations
@@ -15,20 +17,23 @@ import dataclasses
 import os
 import select
 import socket
+import stat
 from collections.abc import Iterator, Sequence
 
 from ..memif.datapath.layout import CopyLayout
 from ..memif.datapath.ring import Ring
 from ..memif.datapath.shm import Region
 from ..memif.protocol import wire
-from ..memif.protocol.constants import MSG_SIZE, RingType
+from ..memif.protocol.constants import DESC_FLAG_NEXT, MSG_SIZE, RingType
 from ..memif.protocol.errors import RemoteProtocolError
 
 __all__ = [
     "Answer",
+    "Chain",
     "Closed",
     "RawConnection",
     "Received",
+    "RingFull",
     "Silence",
     "SlaveMemory",
     "fd_of_kind",
@@ -45,6 +50,8 @@ class Received:
     message: wire.Message | None
     fds: int
     error: str = ""
+    #: ``fstat`` size of each fd that came with it (-1: not a file).
+    fd_sizes: tuple[int, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -99,14 +106,15 @@ class RawConnection:
             data, fds, _flags, _addr = socket.recv_fds(self.sock, 4 * MSG_SIZE, 16)
         except ConnectionResetError:
             return Closed("reset")
+        sizes = tuple(_fd_size(fd) for fd in fds)
         for fd in fds:
             os.close(fd)
         if not data:
             return Closed()
         try:
-            return Received(data, wire.parse(data), len(fds))
+            return Received(data, wire.parse(data), len(fds), fd_sizes=sizes)
         except RemoteProtocolError as exc:
-            return Received(data, None, len(fds), exc.reason)
+            return Received(data, None, len(fds), exc.reason, sizes)
 
     def close(self) -> None:
         self.sock.close()
@@ -134,6 +142,11 @@ def listener(path: str) -> Iterator[socket.socket]:
                 os.unlink(path)
 
 
+def _fd_size(fd: int) -> int:
+    mode = os.fstat(fd)
+    return mode.st_size if stat.S_ISREG(mode.st_mode) else -1
+
+
 def fd_of_kind(kind: str) -> int:
     """A new fd of ``kind``: ``memfd`` (sealable, 4 KiB), ``memfd-unsealable``, ``eventfd`` or
     ``pipe`` (the read end; the write end is closed)."""
@@ -149,6 +162,20 @@ def fd_of_kind(kind: str) -> int:
         os.ftruncate(fd, 4096)
         return fd
     raise ValueError(f"unknown fd kind {kind!r} (memfd, memfd-unsealable, eventfd, pipe)")
+
+
+class RingFull(Exception):
+    """The raw slave's ring has no room for what a step wants to post."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Chain:
+    """One frame the master put on M2S: its bytes, how many descriptors it took, and whether
+    one of them pointed outside the raw slave's region."""
+
+    data: bytes
+    descriptors: int
+    bad: bool = False
 
 
 class SlaveMemory:
@@ -167,6 +194,8 @@ class SlaveMemory:
                 ring.init()
                 self.rings[kind, i] = ring
                 self.efds[kind, i] = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        #: Per M2S ring, how far the slave has read what the master filled.
+        self.m2s_read = [0] * n_m2s
 
     def region_message(self) -> tuple[wire.AddRegion, list[int]]:
         return wire.AddRegion(index=0, size=self.layout.size), [self.region.fd]
@@ -192,6 +221,80 @@ class SlaveMemory:
             for key, value in values.items():
                 ring.desc[key][slot] = value
         ring.head = (head + len(descs)) & 0xFFFF
+
+    def free(self, kind: RingType, index: int = 0) -> int:
+        """Slots the slave may produce into now: S2M, those the master has released (its
+        tail); M2S, those neither posted nor still unread."""
+        ring = self.rings[kind, index]
+        consumer = ring.tail if kind is RingType.S2M else self.m2s_read[index]
+        return ring.size - ((ring.head - consumer) & 0xFFFF)
+
+    def post_frames(self, frames: Sequence[bytes], desc_bytes: int, index: int = 0) -> int:
+        """Each frame in descriptors of at most ``desc_bytes`` (NEXT on all but a frame's
+        last), written at the S2M head into the slots' own buffers; the head advanced once.
+        Returns the descriptors used; :class:`RingFull` if the ring has not enough free."""
+        if not 0 < desc_bytes <= self.layout.buffer_size:
+            raise ValueError(f"descriptor size {desc_bytes} not in 1..{self.layout.buffer_size}")
+        pieces = [(frame[at:at + desc_bytes], at + desc_bytes < len(frame))
+                  for frame in frames for at in range(0, max(len(frame), 1), desc_bytes)]
+        if len(pieces) > self.free(RingType.S2M, index):
+            raise RingFull(f"{len(pieces)} descriptors, {self.free(RingType.S2M, index)} free")
+        ring = self.rings[RingType.S2M, index]
+        buf = self.region.buf
+        head = ring.head
+        for n, (piece, more) in enumerate(pieces):
+            slot = (head + n) & ring.mask
+            offset = self.layout.slot_offset(RingType.S2M, index, slot)
+            buf[offset:offset + len(piece)] = memoryview(piece)
+            ring.desc[slot] = (DESC_FLAG_NEXT if more else 0, 0, len(piece), offset, 0)
+        ring.head = (head + len(pieces)) & 0xFFFF
+        return len(pieces)
+
+    def refill(self, count: int | None = None, capacity: int | None = None,
+               region: int = 0, index: int = 0) -> int:
+        """Post ``count`` empty M2S buffers (None: every free slot) of ``capacity`` bytes
+        (None: the whole slot buffer) in ``region``; returns how many."""
+        ring = self.rings[RingType.M2S, index]
+        count = self.free(RingType.M2S, index) if count is None else count
+        length = self.layout.buffer_size if capacity is None else capacity
+        head = ring.head
+        for n in range(count):
+            slot = (head + n) & ring.mask
+            ring.desc[slot] = (0, region, length,
+                               self.layout.slot_offset(RingType.M2S, index, slot), 0)
+        ring.head = (head + count) & 0xFFFF
+        return count
+
+    def collect(self, index: int = 0) -> list[Chain]:
+        """What the master filled on M2S since the last call (up to its tail), as chains;
+        a descriptor outside the region makes its chain ``bad`` (its bytes are not read)."""
+        ring = self.rings[RingType.M2S, index]
+        start, end = self.m2s_read[index], ring.tail
+        count = (end - start) & 0xFFFF
+        if count > ring.size:
+            raise RemoteProtocolError(f"M2S tail {end} is {count} slots past {start}")
+        chains: list[Chain] = []
+        parts: list[bytes] = []
+        used, bad = 0, False
+        for n in range(count):
+            flags, region, length, offset, _meta = ring.desc[(start + n) & ring.mask].item()
+            used += 1
+            if region != 0 or offset + length > self.region.size:
+                bad = True
+            else:
+                parts.append(self.region.buf[offset:offset + length].tobytes())
+            if not flags & DESC_FLAG_NEXT:
+                chains.append(Chain(b"".join(parts), used, bad))
+                parts, used, bad = [], 0, False
+        self.m2s_read[index] = (start + count - used) & 0xFFFF  # an open chain: read later
+        return chains
+
+    def interrupts(self, kind: RingType, index: int = 0) -> int:
+        """How often the peer signalled the ring's eventfd since the last call."""
+        try:
+            return os.eventfd_read(self.efds[kind, index])
+        except BlockingIOError:
+            return 0
 
     def kick(self, kind: RingType, index: int = 0) -> None:
         """Signal the ring's eventfd (an interrupt to the peer)."""

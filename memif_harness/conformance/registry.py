@@ -9,14 +9,35 @@ is here; the rest of the catalogue runs in the suites (:data:`ELSEWHERE`) or is 
 
 from __future__ import annotations
 
+from ..memif.datapath.layout import CopyLayout
 from ..memif.protocol import wire
-from ..memif.protocol.constants import VERSION, Mode, Role
-from .scenario import Accept, Handshake, Keep, PeerConfig, Post, Refuse, Scenario, Send, SetRing
+from ..memif.protocol.constants import VERSION, Mode, RingType, Role
+from .scenario import (
+    Accept,
+    Exactly,
+    Handshake,
+    Keep,
+    Kick,
+    PeerConfig,
+    Ping,
+    Post,
+    Records,
+    Refill,
+    Refuse,
+    Repeat,
+    Rival,
+    Scenario,
+    Send,
+    Serve,
+    SetRing,
+)
 
 __all__ = ["ELSEWHERE", "NOT_RUNNABLE", "SCENARIOS", "by_id", "select"]
 
 M, S = Role.MASTER, Role.SLAVE
 _INIT = wire.Init(id=0, name="raw-slave")
+#: The raw slave's region (SlaveMemory's default layout).
+_REGION_SIZE = CopyLayout(n_s2m=1, n_m2s=1, log2_ring_size=10, buffer_size=2048).size
 
 
 def _padded(msg: wire.Message, size: int, fill: bytes = b"\xff") -> bytes:
@@ -37,6 +58,20 @@ def _type(value: int) -> bytes:
 def _ring(**fields: int) -> wire.AddRing:
     values = {"flags": 1, "index": 0, "region": 0, "offset": 0, "log2_ring_size": 10} | fields
     return wire.AddRing(**values)
+
+
+#: Traffic scenarios: the peer answers ARP and ICMP echo on this address.
+_IP = PeerConfig(ip="192.168.1.1/24")
+#: The end of a traffic scenario that went well: the connection kept.
+_QUIET = " | silence (2 s)"
+
+
+def _echoed(*clauses: str) -> Exactly:
+    """The reference observation of traffic steps followed by a kept connection."""
+    return Exactly(" | ".join(clauses) + _QUIET)
+
+
+_GOOD_ECHO = "ARP answered, 4/4 echo replies"
 
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -137,7 +172,147 @@ SCENARIOS: tuple[Scenario, ...] = (
              (Handshake(), Post(({"flags": 1},))), Keep()),
     Scenario("D14", "metadata", "a good descriptor with non-zero metadata", "A.3", M,
              (Handshake(), Post(({"metadata": 0xDEADBEEF},))), Keep()),
+    # -- B.1 more framing: pipelining, extra fds ---------------------------------------------
+    Scenario("H3", "pipelined", "the whole slave handshake sent at once, the ACKs read after",
+             "socket.c:402-495 (CR: each datagram processed)", M,
+             (Handshake(pipelined=True), Ping()),
+             _echoed("pipelined: ACK, ACK, ACK, ACK, CONNECTED", _GOOD_ECHO), _IP),
+    Scenario("H6", "fd-on-init", "an eventfd on INIT, which takes none: accepted",
+             "socket.c:411 (one fd read)", M, (Send(_INIT, fds=("eventfd",)),), Accept("ack")),
+    Scenario("H6", "two-fds-region", "ADD_REGION with its memfd and a second one: the first is "
+             "the region", "socket.c:411; vppinfra/socket.c:243-247", M,
+             (Handshake("region"),
+              Send(wire.AddRegion(index=0, size=_REGION_SIZE), fds=("region", "memfd"))),
+             Accept("ack")),
+    # -- B.3 more regions and rings ------------------------------------------------------------
+    Scenario("R3", "too-many-regions", "300 ADD_REGIONs: refused past the HELLO's max_region",
+             "socket.c:304-305; A.8", M,
+             (Handshake("region"),
+              Repeat(wire.AddRegion(size=4096), 300, fds=("memfd",))),
+             Refuse("too many regions")),
+    Scenario("R4", "region-beyond-memfd", "ADD_REGION of 16 MiB with a 4 KiB memfd, rings in "
+             "it, then CONNECT",
+             "memif.c:262-263 (CR: not checked)", M,
+             (Handshake("region"),
+              Send(wire.AddRegion(index=0, size=1 << 24), fds=("memfd",), answer="ACK"),
+              Send(_ring(), fds=("eventfd",), answer="ACK"),
+              Send(_ring(flags=0, offset=1 << 20), fds=("eventfd",), answer="ACK"),
+              Send(wire.Connect(if_name="raw0"))), Refuse()),
+    Scenario("R8", "ring-region-unknown", "ADD_RING in region 5 (only 0 exists), then CONNECT",
+             "memif.c:285, 346 (CR: not validated)", M,
+             (Handshake("rings"), Send(_ring(region=5), fds=("eventfd",), answer="ACK"),
+              Send(_ring(flags=0), fds=("eventfd",), answer="ACK"),
+              Send(wire.Connect(if_name="raw0"))), Refuse()),
+    Scenario("R8", "ring-offset-beyond", "ADD_RING at offset 64 MiB of a 4 MiB region, then "
+             "CONNECT", "memif.c:285, 346 (CR: not validated)", M,
+             (Handshake("rings"), Send(_ring(offset=1 << 26), fds=("eventfd",), answer="ACK"),
+              Send(_ring(flags=0), fds=("eventfd",), answer="ACK"),
+              Send(wire.Connect(if_name="raw0"))), Refuse()),
+    Scenario("R8", "ring-log2-15", "ADD_RING log2_ring_size 15 (above 14), then CONNECT",
+             "memif.c:285, 346 (CR: not validated); A.10", M,
+             (Handshake("rings"), Send(_ring(log2_ring_size=15), fds=("eventfd",),
+                                       answer="ACK"),
+              Send(_ring(flags=0), fds=("eventfd",), answer="ACK"),
+              Send(wire.Connect(if_name="raw0"))), Refuse()),
+    # -- B.2 a second slave ------------------------------------------------------------------
+    Scenario("I4", "second-slave", "a second slave INITs the connected id: refused, the first "
+             "link kept", "socket.c:252-256; A.8", M,
+             (Handshake(), Rival(wire.Init(id=0, name="rival-slave"))),
+             Exactly("rival: DISCONNECT 'already connected', then closed; first kept"
+                     + _QUIET)),
+    # -- B.4 traffic through the raw slave's rings ---------------------------------------------
+    Scenario("D1", "raw-echo", "ARP and 4 echo requests: every reply byte-exact",
+             "node.c, device.c", M, (Handshake(), Ping()), _echoed(_GOOD_ECHO), _IP),
+    Scenario("D1", "burst-300", "300 echo requests posted at once (a TX burst > 255)",
+             "D.2 (TX burst > 255)", M, (Handshake(), Ping(count=300)),
+             _echoed("ARP answered, 300/300 echo replies"), _IP),
+    Scenario("D2", "raw-chained", "6000-byte echo requests in 2048-byte descriptors: replies "
+             "chained the same way", "device.c:196-216; node.c:224-303", M,
+             (Handshake(), Ping(count=2, size=6000)),
+             _echoed("ARP answered, 2/2 echo replies, 3 descriptors each"), _IP),
+    Scenario("D3", "exact-fit", "4 M2S buffers of 100 bytes: the ARP reply, then a 300-byte "
+             "reply that fills exactly the rest, twice; no duplicate", "76d102d1ad2", M,
+             (Handshake(refill=False), Refill(count=4, capacity=100),
+              Ping(count=1, size=300, recycle=False), Refill(count=4, capacity=100),
+              Ping(count=1, size=300, recycle=False)),
+             _echoed(*["ARP answered, 1/1 echo replies, 3 descriptors each"] * 2), _IP),
+    Scenario("D3", "no-fit", "3 M2S buffers of 100 bytes: the 300-byte reply does not fit "
+             "after the ARP reply and is dropped whole; the next one is intact",
+             "device.c:217-228", M,
+             (Handshake(refill=False), Refill(count=3, capacity=100),
+              Ping(count=1, size=300, recycle=False, timeout=1.0),
+              Refill(count=4, capacity=100), Ping(count=1, size=300, recycle=False)),
+             _echoed("ARP answered, 0/1 echo replies",
+                     "ARP answered, 1/1 echo replies, 3 descriptors each"), _IP),
+    Scenario("D6", "bad-then-good", "a descriptor in region 5, then good traffic: the bad one "
+             "dropped, the rest delivered", "node.c:177-221", M,
+             (Handshake(), Post(({"region": 5},)), Ping()), _echoed(_GOOD_ECHO), _IP),
+    Scenario("D9", "chain-over-9216", "a 10000-byte echo request in 2000-byte descriptors "
+             "(each under 9216)", "node.c:202 (CR: per-descriptor check)", M,
+             (Handshake(), Ping(count=1, size=10000, desc_bytes=2000)),
+             _echoed("ARP answered, 1/1 echo replies, 5 descriptors each"), _IP),
+    Scenario("D10", "no-refill", "M2S never refilled: nothing comes back; refilled: traffic "
+             "flows", "device.c:142-148", M,
+             (Handshake(refill=False), Ping(count=2, recycle=False, timeout=1.0), Refill(),
+              Ping(count=2)),
+             _echoed("ARP unanswered, 0/2 echo replies", "ARP answered, 2/2 echo replies"),
+             _IP),
+    Scenario("D11", "odd-capacity", "M2S buffers of 100 bytes: a 300-byte reply chained over 3",
+             "device.c:182, 206-208", M,
+             (Handshake(refill=False), Refill(capacity=100), Ping(count=2, size=300)),
+             _echoed("ARP answered, 2/2 echo replies, 3 descriptors each"), _IP),
+    Scenario("R12", "m2s-region-unknown", "M2S buffers posted in region 5, never added: the "
+             "master must not write there", "device.c:172-177 (CR: unchecked)", M,
+             (Handshake(refill=False), Refill(region=5),
+              Ping(count=1, recycle=False, timeout=1.0)),
+             _echoed("ARP unanswered, 0/1 echo replies"), _IP),
+    # -- B.5 interrupts ------------------------------------------------------------------------
+    Scenario("Q1", "signalled", "M2S MASK_INT clear: the master signals the M2S eventfd",
+             "device.c:723-728", M, (Handshake(), Ping(interrupts=True)),
+             _echoed(_GOOD_ECHO + ", M2S signalled"), _IP),
+    Scenario("Q2", "masked", "M2S MASK_INT set: no eventfd writes, frames still delivered",
+             "device.c:723-728", M,
+             (Handshake(), SetRing("flags", 1, ring=RingType.M2S), Ping(interrupts=True)),
+             _echoed(_GOOD_ECHO + ", M2S not signalled"), _IP),
+    Scenario("Q4", "spurious", "two interrupts with nothing new: harmless",
+             "memif.c:207-229", M, (Handshake(), Kick(), Kick(), Ping()),
+             _echoed(_GOOD_ECHO), _IP),
+    Scenario("Q4", "no-kick", "descriptors without an interrupt: a polling master sees them",
+             "memif.c:207-229 (CR)", M, (Handshake(), Ping(kick=False)),
+             _echoed(_GOOD_ECHO), _IP),
+    # -- B.6 lifecycle seen by the peer -----------------------------------------------------------
+    Scenario("L3", "eof", "the raw slave closes its socket: the peer's link goes down",
+             "vppinfra/socket.c:223", M, (Handshake(),), Records("")),
+    Scenario("L4", "reason-xyz", "the raw slave sends DISCONNECT 'xyz': the peer records it",
+             "socket.c:393-400; cli.c:429-434", M,
+             (Handshake(), Send(wire.Disconnect(reason="xyz"))), Records("xyz")),
+    Scenario("H12", "disconnect-first", "the raw slave answers HELLO with a DISCONNECT",
+             "socket.c:393-400, 415-419", M, (Send(wire.Disconnect(reason="no thanks")),),
+             Refuse()),
     # -- against a peer slave ------------------------------------------------------------
+    Scenario("H10", "rings-capped", "HELLO max_s2m_ring = max_m2s_ring = 0 to a 2-queue "
+             "slave: one ring each way", "socket.c:205-210", S,
+             (Send(wire.Hello(name="raw-master", max_s2m_ring=0, max_m2s_ring=0)), Serve()),
+             Exactly("1 S2M and 1 M2S rings of 2**10, each in its region" + _QUIET),
+             PeerConfig(queues=2, log2_ring_size=10)),
+    Scenario("H10", "rings-uncapped", "HELLO with the default limits to a 2-queue slave: two "
+             "rings each way", "socket.c:205-210", S,
+             (Send(wire.Hello(name="raw-master")), Serve()),
+             Exactly("2 S2M and 2 M2S rings of 2**10, each in its region" + _QUIET),
+             PeerConfig(queues=2, log2_ring_size=10)),
+    Scenario("H11", "ring-size-capped", "HELLO max_log2_ring_size 8 to a slave configured "
+             "with 1024-slot rings: rings of 256, inside their region",
+             "socket.c:205-210; A.10 (CR: mis-sized)", S,
+             (Send(wire.Hello(name="raw-master", max_log2_ring_size=8)), Serve()),
+             Exactly("1 S2M and 1 M2S rings of 2**8, each in its region" + _QUIET),
+             PeerConfig(log2_ring_size=10)),
+    Scenario("L7", "master-aborts", "the raw master reads the slave's INIT and closes without "
+             "an answer: the slave survives", "socket.c:601-639; a67d90d0975", S,
+             (Send(wire.Hello(name="raw-master"), answer="INIT"),), Keep()),
+    Scenario("L4", "reason-xyz-to-slave", "the raw master sends DISCONNECT 'xyz' once "
+             "connected: the peer slave records it", "socket.c:393-400; cli.c:429-434", S,
+             (Send(wire.Hello(name="raw-master")), Serve(),
+              Send(wire.Disconnect(reason="xyz"))), Records("xyz")),
     Scenario("H7", "hello-min-2.1", "HELLO min_version 0x0201 (excludes 2.0)",
              "socket.c:201-203; A.8", S,
              (Send(wire.Hello(name="raw-master", min_version=VERSION + 1,
@@ -176,28 +351,10 @@ ELSEWHERE: dict[str, str] = {
 
 #: Catalogue ids no test runs against a real peer yet, and why.
 NOT_RUNNABLE: dict[str, str] = {
-    "H3": "pipelining the whole handshake without ACKs: not yet a raw-peer scenario",
-    "H6": "extra fds on a message: not yet a raw-peer scenario",
     "H9": "a 1.0 peer: protocol 1.0 is not implemented (issue 13)",
-    "H10": "ring-count negotiation needs the peer's rings inspected: not yet a scenario",
-    "H11": "ring size above the peer's maximum: not yet a scenario",
-    "R3": "258 regions: not yet a raw-peer scenario",
-    "R4": "a region larger than its memfd: not yet a raw-peer scenario",
-    "R8": "ring region/offset out of range: not yet a raw-peer scenario",
-    "R12": "descriptors into regions never added: needs traffic steps",
-    "D9": "a chain over 9216 bytes: needs traffic steps",
-    "D10": "M2S never refilled: needs traffic steps",
-    "D11": "odd M2S capacities: needs traffic steps",
     "D15": "VPP's DMA path needs DMA hardware",
-    "Q1": "interrupt counting on the peer's eventfd writes: not yet a scenario",
-    "Q2": "MASK_INT honoured by the peer: not yet a scenario",
-    "Q4": "spurious or missed interrupts: not yet a scenario",
-    "I4": "a second slave for a connected id needs two raw connections: not yet a scenario "
-    "(ours: tests/test_hostile_peer.py)",
-    "L4": "an arbitrary DISCONNECT reason as the peer records it: not yet a scenario",
     "L1": "a peer started after us: covered for testpmd by the peer's own start order only",
     "L2": "peer restart: not yet a scenario",
-    "L3": "our EOF: ours only (tests/test_hostile_peer.py)",
     "L9": "reconnect after regions freed: not yet a scenario",
     "Z2": "zero-copy jumbo chains under load: not yet a scenario",
     "Z3": "zero-copy refill batching: not yet a scenario",

@@ -9,14 +9,21 @@ does I/O.
 Steps, for a peer that is master (the raw peer is the slave; HELLO has been read):
 
 * :class:`Handshake` sends the good slave handshake up to a stage (each message ACKed);
-* :class:`Send` sends one datagram: a message with any field values, or raw bytes of any size,
+* :class:`Send` sends one datagram (:class:`Repeat`, many): a message with any field values,
+  or raw bytes of any size,
   with fds of the kinds named (``memfd``, ``memfd-unsealable``, ``eventfd``, ``pipe``) or the
   raw slave's own (``region``, ``ring``);
 
 and, once connected, the shared-memory steps :class:`Post` (descriptors at the S2M head, with
-any field values, then the interrupt) and :class:`SetRing` (a ring's cookie, flags, head or
-tail set to any value); for a peer that is slave (the raw peer listens and has accepted it):
-:class:`Send` (typically a HELLO).
+any field values, then the interrupt), :class:`SetRing` (a ring's cookie, flags, head or
+tail set to any value), :class:`Refill` (M2S buffers of any capacity or region) and
+:class:`Kick`, the traffic step :class:`Ping` (ARP, then echo requests through the rings,
+the replies checked byte for byte) and :class:`Rival` (a second slave on the same socket);
+for a peer that is slave (the raw peer listens and has accepted it): :class:`Send`
+(typically a HELLO) and :class:`Serve` (the raw master's side of the peer's handshake).
+
+Each traffic or rival step adds a clause to the observation; the last clause is the peer's
+final answer on the control channel.
 """
 
 from __future__ import annotations
@@ -29,14 +36,22 @@ from ..memif.protocol.constants import Mode, RingType, Role
 
 __all__ = [
     "Accept",
+    "Exactly",
     "Expectation",
     "Handshake",
     "Keep",
+    "Kick",
     "PeerConfig",
+    "Ping",
     "Post",
+    "Records",
+    "Refill",
     "Refuse",
+    "Repeat",
+    "Rival",
     "Scenario",
     "Send",
+    "Serve",
     "SetRing",
     "Stage",
     "Step",
@@ -49,15 +64,20 @@ STAGES: tuple[Stage, ...] = ("init", "region", "rings", "connect", "connected")
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Handshake:
-    """The good handshake up to (not including) ``until``: ``"connected"`` does it all."""
+    """The good handshake up to (not including) ``until``: ``"connected"`` does it all, and
+    then (``refill``) posts every M2S slot as an empty buffer, as a good slave does.
+    ``pipelined``: every message sent at once, the ACKs read afterwards (H3)."""
 
     until: Stage = "connected"
+    refill: bool = True
+    pipelined: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Send:
     """One datagram: ``message`` packed, or ``raw`` bytes as they are; ``fds`` by kind;
-    ``answer``: the reply it must get before the next step (e.g. ``"ACK"``)."""
+    ``answer``: the reply it must get before the next step (e.g. ``"ACK"``); any other
+    reply ends the scenario there, as its observation."""
 
     message: wire.Message | None = None
     raw: bytes | None = None
@@ -91,7 +111,67 @@ class SetRing:
     kick: bool = False
 
 
-Step = Handshake | Send | Post | SetRing
+@dataclasses.dataclass(frozen=True, slots=True)
+class Repeat:
+    """``message`` sent up to ``count`` times, one per ACK, its ``field`` counting up from
+    ``start`` (each copy with ``fds``); observed: how many were ACKed before the peer
+    answered otherwise."""
+
+    message: wire.Message
+    count: int
+    field: str = "index"
+    start: int = 0
+    fds: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Refill:
+    """``count`` empty M2S buffers posted at the head (None: as many as are free), with
+    ``capacity`` bytes each (None: the slot's whole buffer) and, if given, a ``region``."""
+
+    count: int | None = None
+    capacity: int | None = None
+    region: int | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Kick:
+    """The S2M ring's interrupt signalled with nothing new on it (a spurious interrupt)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Ping:
+    """An ARP request for the peer's address, then ``count`` ICMP echo requests of ``size``
+    bytes, each frame split over descriptors of at most ``desc_bytes``, posted at once on
+    S2M (then the interrupt, if ``kick``); the echo replies are read from M2S for
+    ``timeout`` seconds (every read buffer posted again unless ``recycle`` is off) and
+    checked byte for byte. ``interrupts``: say whether the peer signalled M2S (Q1/Q2)."""
+
+    count: int = 4
+    size: int = 98
+    desc_bytes: int = 2048
+    kick: bool = True
+    timeout: float = 2.0
+    recycle: bool = True
+    interrupts: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Rival:
+    """A second raw slave connects to the same socket, reads HELLO and sends ``message``;
+    its answer is observed, and whether the first connection stayed open."""
+
+    message: wire.Message
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Serve:
+    """The raw master's side of the peer slave's handshake, after its HELLO: every message
+    ACKed, CONNECT answered with CONNECTED; observed: the rings the slave announced (their
+    counts and size, and whether each fits its region)."""
+
+
+Step = Handshake | Send | Repeat | Post | SetRing | Refill | Kick | Ping | Rival | Serve
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -117,7 +197,22 @@ class Keep:
     nothing) for the observation time."""
 
 
-Expectation = Refuse | Accept | Keep
+@dataclasses.dataclass(frozen=True, slots=True)
+class Exactly:
+    """The reference observation, word for word (traffic and negotiation outcomes)."""
+
+    observed: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Records:
+    """The reference: once the raw peer is gone, the peer reports the link down and, if
+    ``reason`` is given, that reason as the one it received ('': none, L3; L4)."""
+
+    reason: str | None = None
+
+
+Expectation = Refuse | Accept | Keep | Exactly | Records
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -127,6 +222,11 @@ class PeerConfig:
     id: int = 0
     secret: str | None = None
     mode: Mode = Mode.ETHERNET
+    #: ``A.B.C.D/len``: the peer answers ARP and ICMP echo there (traffic scenarios).
+    ip: str | None = None
+    #: Queues per direction and log2 of the ring size (None: the peer's defaults).
+    queues: int | None = None
+    log2_ring_size: int | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
