@@ -1,5 +1,6 @@
-"""The scenario registry, the coverage table and the engine's judgement, without a peer; and
-the whole registry against our own implementation (it must pass its profile completely)."""
+"""The scenario registry, the coverage table and the engine's judgement, without a peer (the
+whole registry against our own implementation, which must pass its profile completely, is
+suites/test_catalogue.py with --peer python)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ import pytest
 from memif_harness.conformance import catalogue, coverage, engine
 from memif_harness.conformance.profiles import PROFILES, ProfileEntry
 from memif_harness.conformance.registry import ELSEWHERE, NOT_RUNNABLE, SCENARIOS
-from memif_harness.conformance.scenario import Accept, Refuse
+from memif_harness.conformance.scenario import (
+    Accept,
+    Exactly,
+    Expectation,
+    Keep,
+    Records,
+    Refuse,
+)
 from memif_harness.memif.protocol.constants import Role
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,12 +55,27 @@ def test_profiles_name_real_scenarios() -> None:
          engine.Outcome.FAIL),
         ("closed", Refuse(), engine.Outcome.PASS),
         ("ACK", Refuse(), engine.Outcome.FAIL),
-        ("silence (2 s)", Refuse(), engine.Outcome.FAIL),
+        ("silence", Refuse(), engine.Outcome.FAIL),
         ("ACK", Accept("ack"), engine.Outcome.PASS),
         ("CONNECTED", Accept("ack"), engine.Outcome.FAIL),
+        # clauses: the reference judges the last one, the peer's final answer
+        ("ARP answered, 0/4 echo replies | silence", Keep(), engine.Outcome.PASS),
+        ("ARP answered, 4/4 echo replies | closed", Keep(), engine.Outcome.FAIL),
+        ("ARP answered, 4/4 echo replies | silence",
+         Exactly("ARP answered, 4/4 echo replies | silence"), engine.Outcome.PASS),
+        ("ARP answered, 3/4 echo replies | silence",
+         Exactly("ARP answered, 4/4 echo replies | silence"), engine.Outcome.FAIL),
+        ("silence | peer: link down, remote reason 'xyz'", Records("xyz"),
+         engine.Outcome.PASS),
+        ("silence | peer: link down, remote reason ''", Records("xyz"),
+         engine.Outcome.FAIL),
+        ("silence | peer: link still up, remote reason 'xyz'", Records("xyz"),
+         engine.Outcome.FAIL),
+        ("silence | peer: link down, its reason not reported", Records("xyz"),
+         engine.Outcome.NOT_APPLICABLE),
     ],
 )
-def test_judge_by_the_reference(observed: str, expect: Accept | Refuse,
+def test_judge_by_the_reference(observed: str, expect: Expectation,
                                 outcome: engine.Outcome) -> None:
     scenario = SCENARIOS[0].__class__("X1", "k", "t", "truth", Role.MASTER, (), expect)
     assert engine.judge(observed, scenario, None)[0] is outcome

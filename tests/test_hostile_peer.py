@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from memif_harness.conformance.raw import Closed, RawConnection, Received
 from memif_harness.conformance.raw import SlaveMemory as RawSlaveMemory
 from memif_harness.memif.datapath.layout import CopyLayout
 from memif_harness.memif.datapath.ring import Ring
@@ -79,26 +80,17 @@ def violation(call: Callable[[], object]) -> str:
     raise AssertionError("no RemoteProtocolError")
 
 
-class Raw:
-    """One raw control connection."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        sock.settimeout(3)
-
-    def send(self, msg: wire.Message | bytes, fds: Sequence[int] = ()) -> None:
-        data = msg if isinstance(msg, bytes) else wire.pack(msg)
-        if fds:
-            socket.send_fds(self.sock, [data], list(fds))
-        else:
-            self.sock.send(data)
+class Raw(RawConnection):
+    """The conformance raw peer's connection, with the assertions these tests make."""
 
     def recv(self) -> wire.Message | None:
         """The next message (None at EOF); fds that came with it are closed."""
-        data, fds, _, _ = socket.recv_fds(self.sock, 256, 8)
-        for fd in fds:
-            os.close(fd)
-        return wire.parse(data) if data else None
+        answer = self.receive(3.0)
+        if isinstance(answer, Closed):
+            return None
+        assert isinstance(answer, Received), f"nothing within 3 s ({answer})"
+        assert answer.message is not None, answer.error
+        return answer.message
 
     def recv_with_fds(self) -> tuple[wire.Message, list[int]]:
         data, fds, _, _ = socket.recv_fds(self.sock, 256, 8)
@@ -120,14 +112,11 @@ class Raw:
     def expect_eof(self) -> None:
         assert self.recv() is None
 
-    def close(self) -> None:
-        self.sock.close()
-
 
 def connect(path: str) -> Raw:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    sock.connect(path)
-    return Raw(sock)
+    raw = Raw.connect(path)
+    assert isinstance(raw, Raw)
+    return raw
 
 
 class SlaveMemory(RawSlaveMemory):

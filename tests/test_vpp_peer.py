@@ -195,6 +195,9 @@ class FakeVppLauncher(VppLauncher):
     def alive(self) -> bool:
         return self.running
 
+    def pid(self) -> int | None:
+        return None  # no process to look at
+
     def vppctl(self, command: str, timeout: float) -> CliResult:
         self.commands.append(command)
         if not self.running:  # what vppctl says when VPP is gone

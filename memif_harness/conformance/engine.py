@@ -4,12 +4,14 @@ For a peer that is master the raw peer connects (retrying until the peer says HE
 testpmd server answers nothing useful before its port started), for a peer that is slave it
 listens and accepts; then the steps run and the peer's last answer is observed: a DISCONNECT
 (with its reason) and close, a close, another message, or silence. Traffic, rival and serve
-steps each add a clause before it (``ARP answered, 4/4 echo replies | silence (2 s)``). The
+steps each add a clause before it (``ARP answered, 4/4 echo replies | silence``). The
 observation is judged
 against the implementation's profile entry (:mod:`.profiles`) if it has one, else against the
 scenario's reference expectation. Afterwards the peer must still be alive and must still
-accept a good connection from our own implementation; a peer that died or stopped serving
-fails the scenario whatever it answered (a known deviation if its profile says it breaks).
+accept a good connection from our own implementation and echo pings over it; a peer that
+died or stopped serving fails the scenario whatever it answered (a known deviation if its
+profile says it breaks), and so does one whose process (where it is visible) kept more fds or
+memory mappings than it had before the scenario.
 """
 
 from __future__ import annotations
@@ -108,6 +110,8 @@ class Target(Protocol):
 
     #: The profile name: ``vpp``, ``testpmd``, ``python``, ``libmemif``, ``app:NAME``.
     implementation: str
+    #: Seconds without an answer that count as the peer keeping quiet.
+    quiet: float
 
     def open(self, role: Role, socket: str, config: PeerConfig) -> TargetInterface:
         """Create an interface in ``role`` on ``socket``; with ``config.ip``, one that
@@ -118,6 +122,9 @@ class Target(Protocol):
 
     def answers_icmp(self) -> bool:
         """Whether an interface opened with an address answers ARP and ICMP echo there."""
+
+    def resources(self) -> tuple[int, int] | None:
+        """Open fds and memory mappings of the peer's process, None where not visible."""
 
     def logs(self) -> dict[str, str]:
         """What is worth showing when it misbehaved."""
@@ -136,11 +143,12 @@ class _Ended(Exception):
 
 
 def describe(answer: Received | Closed | Silence) -> str:
-    """An observation in one line: ``DISCONNECT 'reason'``, ``ACK``, ``closed``, ``silence``."""
+    """An observation in one line: ``DISCONNECT 'reason'``, ``ACK``, ``closed``, ``silence``
+    (nothing within the target's :attr:`Target.quiet` seconds)."""
     if isinstance(answer, Closed):
         return "closed" if answer.how == "EOF" else f"closed ({answer.how})"
     if isinstance(answer, Silence):
-        return f"silence ({answer.seconds:g} s)"
+        return "silence"
     msg = answer.message
     if msg is None:
         return f"unparsable {len(answer.data)}-byte datagram ({answer.error})"
@@ -149,7 +157,7 @@ def describe(answer: Received | Closed | Silence) -> str:
     return msg.TYPE.name
 
 
-def observe(raw: RawConnection, timeout: float = 2.0, answer: Answer | None = None) -> str:
+def observe(raw: RawConnection, timeout: float, answer: Answer | None = None) -> str:
     """The peer's reaction (the next answer, or ``answer`` already read): after a
     DISCONNECT, whether it also closed."""
     answer = raw.receive(timeout) if answer is None else answer
@@ -202,10 +210,11 @@ def judge(observed: str, scenario: Scenario, entry: ProfileEntry | None) -> tupl
 class _Session:
     """The raw peer's side of a scenario: its memory, the good handshake, the steps."""
 
-    def __init__(self, raw: RawConnection, config: PeerConfig, path: str) -> None:
+    def __init__(self, raw: RawConnection, config: PeerConfig, path: str, quiet: float) -> None:
         self.raw = raw
         self.config = config
         self.path = path
+        self.quiet = quiet
         self.memory = SlaveMemory()
         self.stage = 0
         #: How M2S buffers are posted again after they were read (the last :class:`Refill`).
@@ -331,7 +340,7 @@ class _Session:
         other = _connect_for_hello(self.path, 5.0)
         try:
             other.send(step.message)
-            answer = observe(other)
+            answer = observe(other, self.quiet)
         finally:
             other.close()
         first = self.raw.receive(0.5)
@@ -421,14 +430,14 @@ def _accept(server: socket.socket, timeout: float) -> RawConnection:
     return RawConnection(conn)
 
 
-def _play(scenario: Scenario, raw: RawConnection, path: str) -> str:
-    session = _Session(raw, scenario.peer, path)
+def _play(scenario: Scenario, raw: RawConnection, path: str, quiet: float) -> str:
+    session = _Session(raw, scenario.peer, path, quiet)
     try:
         try:
             _steps(scenario, session)
         except _Ended as end:
-            return CLAUSE.join([*session.clauses, observe(raw, answer=end.answer)])
-        return CLAUSE.join([*session.clauses, observe(raw)])
+            return CLAUSE.join([*session.clauses, observe(raw, quiet, end.answer)])
+        return CLAUSE.join([*session.clauses, observe(raw, quiet)])
     finally:
         session.close()
 
@@ -505,11 +514,12 @@ def run(scenario: Scenario, target: Target, workdir: str,
     if entry is not None and entry.not_applicable:
         return Result(scenario.name, target.implementation, Outcome.NOT_APPLICABLE,
                       "not run", entry.note)
+    before = target.resources()
     try:
         if scenario.peer_role is Role.MASTER:
             iface = target.open(Role.MASTER, path, scenario.peer)
             try:
-                observed = _play(scenario, _connect_for_hello(path, 15.0), path)
+                observed = _play(scenario, _connect_for_hello(path, 15.0), path, target.quiet)
                 if isinstance(scenario.expect, Records):
                     observed += CLAUSE + peer_view(iface)
             finally:
@@ -518,7 +528,7 @@ def run(scenario: Scenario, target: Target, workdir: str,
             with listener(path) as server:
                 iface = target.open(Role.SLAVE, path, scenario.peer)
                 try:
-                    observed = _play(scenario, _accept(server, 15.0), path)
+                    observed = _play(scenario, _accept(server, 15.0), path, target.quiet)
                     if isinstance(scenario.expect, Records):
                         observed += CLAUSE + peer_view(iface)
                 finally:
@@ -539,8 +549,28 @@ def run(scenario: Scenario, target: Target, workdir: str,
                           broken=True)
         return Result(scenario.name, target.implementation, Outcome.FAIL, observed, why,
                       target.logs(), broken=True)
+    grown = _growth(target, before)
+    if grown:
+        return Result(scenario.name, target.implementation, Outcome.FAIL, observed, grown,
+                      target.logs())
     outcome, detail = judge(observed, scenario, entry)
     return Result(scenario.name, target.implementation, outcome, observed, detail)
+
+
+def _growth(target: Target, before: tuple[int, int] | None, settle: float = 3.0) -> str:
+    """'' unless the peer's process kept more fds or mappings than ``before`` the scenario
+    (given ``settle`` seconds to let go of its connections), else by how much."""
+    if before is None:
+        return ""
+    deadline = time.monotonic() + settle
+    while (now := target.resources()) is not None:
+        if now[0] <= before[0] and now[1] <= before[1]:
+            return ""
+        if time.monotonic() > deadline:
+            return (f"the peer's process grew from {before[0]} fds and {before[1]} mappings "
+                    f"to {now[0]} and {now[1]}")
+        time.sleep(0.2)
+    return ""
 
 
 def _serves(target: Target, scenario: Scenario, path: str) -> str:
