@@ -20,7 +20,14 @@ from memif_harness.conformance.capture import (
     play_master,
     play_slave,
 )
-from memif_harness.conformance.raw import RawConnection, SlaveMemory, fd_of_kind, listener
+from memif_harness.conformance.raw import (
+    Closed,
+    RawConnection,
+    Silence,
+    SlaveMemory,
+    fd_of_kind,
+    listener,
+)
 from memif_harness.memif import EventLoop, InterfaceConfig, Role
 from memif_harness.memif.protocol import wire
 
@@ -116,3 +123,22 @@ def test_silence_and_close_are_capture_errors() -> None:
 def test_no_master_is_a_capture_error(sock: str) -> None:
     with pytest.raises(CaptureError, match="no HELLO from the peer master"):
         connect_to_master(sock, 0.3)
+
+
+def test_drain_keeps_everything_until_the_close(loop: EventLoop, sock: str) -> None:
+    loop.memif.create(InterfaceConfig(role=Role.MASTER, socket=sock, id=1))
+    raw, transcript = connect_to_master(sock, 5.0)
+    with raw:
+        raw.send(wire.Init(id=2))
+        end = transcript.drain(raw, 2.0)
+    assert isinstance(end, Closed)
+    assert transcript.types() == ["HELLO", "DISCONNECT"]
+
+
+def test_drain_ends_on_silence(loop: EventLoop, sock: str) -> None:
+    loop.memif.create(InterfaceConfig(role=Role.MASTER, socket=sock))
+    raw, transcript = connect_to_master(sock, 5.0)
+    with raw:
+        end = transcript.drain(raw, 0.2)
+    assert end == Silence(0.2)
+    assert transcript.types() == ["HELLO"]

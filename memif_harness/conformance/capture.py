@@ -79,6 +79,7 @@ class Transcript:
     """Every datagram the peer sent on one connection, in order."""
 
     received: list[Captured] = dataclasses.field(default_factory=list)
+    _last: Received | Closed | Silence | None = dataclasses.field(default=None, repr=False)
 
     def every(self, cls: type[M]) -> list[tuple[M, Captured]]:
         """Each message of type ``cls`` with its capture, in order."""
@@ -99,6 +100,7 @@ class Transcript:
         """Receive the next datagram, keep it, and return it if it is a ``cls``."""
         before = self.types()
         answer, fds = raw.receive_fds(timeout)
+        self._last = answer
         try:
             facts = tuple(fd_facts(fd) for fd in fds)
         finally:
@@ -110,6 +112,18 @@ class Transcript:
                 return answer.message
         wanted = "a message" if cls is wire.Message else cls.TYPE.name
         raise CaptureError(f"expected {wanted}, got {_describe(answer)} (after {before})")
+
+
+    def drain(self, raw: RawConnection, timeout: float = 3.0) -> Closed | Silence:
+        """Keep everything the peer sends until it closes (returned) or is silent for
+        ``timeout`` seconds (returned); an unparsable datagram is a :class:`CaptureError`."""
+        while True:
+            try:
+                self.expect(raw, wire.Message, timeout)
+            except CaptureError:
+                if isinstance(self._last, Closed | Silence):
+                    return self._last
+                raise
 
 
 def _describe(answer: Received | Closed | Silence) -> str:
