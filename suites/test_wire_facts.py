@@ -47,8 +47,9 @@ from memif_harness_fixtures.plugin import PeerFactory
 #: regexes matched in full; ``hello_limits`` = (min_version, max_version, max_region,
 #: max_m2s_ring, max_s2m_ring, max_log2_ring_size); ``unmatched_id`` = what the master sends
 #: for an INIT with an id it does not have, before it closes; ``sealed`` = F_SEAL_SHRINK on
-#: every region; ``zero_padding`` = every byte the layout leaves unused is zero (None: not
-#: zeroed by construction, so whatever we saw once is not a value to assert).
+#: every region; ``deleted_as_ROLE`` = what it sends when its connected interface in ROLE
+#: is deleted, before the close; ``zero_padding`` = every byte the layout leaves unused is
+#: zero (None: not zeroed by construction, so whatever we saw once is not a value to assert).
 RECORDED: dict[str, dict[str, object]] = {
     "python": {
         "name": "memif-harness",
@@ -56,6 +57,8 @@ RECORDED: dict[str, dict[str, object]] = {
         "master_if_name": "python-master0",
         "slave_if_name": "python-slave0",
         "unmatched_id": ["DISCONNECT code 0 'unmatched interface id'"],
+        "deleted_as_master": ["DISCONNECT code 0 'interface deleted'"],
+        "deleted_as_slave": ["DISCONNECT code 0 'interface deleted'"],
         "regions": 1,
         "sealed": True,
         "zero_padding": True,
@@ -66,6 +69,9 @@ RECORDED: dict[str, dict[str, object]] = {
         "master_if_name": r"net_memif\d+",
         "slave_if_name": r"net_memif\d+",
         "unmatched_id": ["DISCONNECT code 0 'ID not found'"],
+        # its interface is its process: deleting it is `quit`, the socket closes unannounced
+        "deleted_as_master": [],
+        "deleted_as_slave": [],
         "regions": 1,
         "sealed": True,
         "zero_padding": True,
@@ -80,6 +86,9 @@ RECORDED: dict[str, dict[str, object]] = {
         # no interface and still succeeds, so the ACK queued for it goes out before the
         # channel is deleted (socket.c:310-358, 746-754); A.8's "silent close" is not silent
         "unmatched_id": ["ACK"],
+        # the example dies on SIGINT (no handler): the socket closes unannounced
+        "deleted_as_master": [],
+        "deleted_as_slave": [],
         "regions": 2,  # rings, then buffers (A.4)
         "sealed": True,
         # memif_msg_enq takes its queue element from malloc and sets only the fields it
@@ -111,23 +120,27 @@ def peer_interface(peer: Peer, spec: InterfaceSpec) -> Iterator[PeerInterface]:
     try:
         yield iface
     finally:
-        remove = getattr(peer, "remove_interface", None)
         with contextlib.suppress(Exception):
-            if remove is not None:
-                remove(iface)
-            else:
-                iface.delete()
+            delete(peer, iface)
 
 
 @contextlib.contextmanager
 def peer_master(peer: Peer, path: str, **spec: object) -> Iterator[tuple[RawConnection,
                                                                           Transcript]]:
     """A master on ``peer`` and a raw slave connected to it, HELLO captured."""
+    with peer_master_interface(peer, path, **spec) as (raw, transcript, _):
+        yield raw, transcript
+
+
+@contextlib.contextmanager
+def peer_master_interface(peer: Peer, path: str, **spec: object) -> Iterator[
+        tuple[RawConnection, Transcript, PeerInterface]]:
+    """:func:`peer_master`, and the peer's interface."""
     with peer_interface(peer, InterfaceSpec(role=Role.MASTER, socket=path,
-                                            **spec)):  # type: ignore[arg-type]
+                                            **spec)) as iface:  # type: ignore[arg-type]
         raw, transcript = connect_to_master(path)
         with raw:
-            yield raw, transcript
+            yield raw, transcript, iface
 
 
 @contextlib.contextmanager
@@ -139,6 +152,15 @@ def peer_slave(peer: Peer, path: str, hello: wire.Hello,
     with (listener(path) as server, peer_interface(peer, wanted) as iface,
           accept_slave(server) as raw):
         yield play_master(raw, hello, wire.Connected(if_name="raw-master0")), iface, raw
+
+
+def delete(peer: Peer, iface: PeerInterface) -> None:
+    """Delete ``iface`` on ``peer`` now."""
+    remove = getattr(peer, "remove_interface", None)
+    if remove is not None:
+        remove(iface)
+    else:
+        iface.delete()
 
 
 def assert_datagram(captured: Captured, msg_type: int, fds: int) -> None:
@@ -242,19 +264,10 @@ def test_i2_peer_master_disconnect_fields(peer_name: str, peer_factory: PeerFact
         raw.send(wire.Init(id=7, name="raw-slave"))
         end = got.drain(raw, 3.0)
     assert isinstance(end, Closed), f"the master kept the connection ({got.types()})"
-    answers = got.received[1:]
     assert got.types()[1:] in ([], ["DISCONNECT"], ["ACK"]), got.types()
-    sent = []
-    for captured in answers:
-        msg = captured.message
-        assert_datagram(captured, msg.TYPE, 0)
-        if isinstance(msg, wire.Disconnect):
-            sent.append(f"DISCONNECT code {msg.code} {c_string(captured, 6, 96)!r}")
-        else:
-            sent.append(msg.TYPE.name)
-    assert sent == recorded(peer_name, "unmatched_id")
-    assert_padding(peer_name, all(zero_padded(c, 102, ((6, 96),)) for c in answers
-                                  if isinstance(c.message, wire.Disconnect)))
+    assert answers(got, 1) == recorded(peer_name, "unmatched_id")
+    assert_padding(peer_name, all(zero_padded(c, 102, ((6, 96),)) for _, c in
+                                  got.every(wire.Disconnect)))
 
 
 # -- the peer as slave -------------------------------------------------------------------------
@@ -352,3 +365,52 @@ def test_h10_peer_slave_lays_out_what_hello_allows(peer_name: str, peer_factory:
                      f"(sent {seen})")
     assert [(s2m, index) for s2m, index, _ in seen] == [(True, 0), (False, 0)], seen
     assert all(log2 <= 8 for _, _, log2 in seen), seen
+
+
+# -- a deleted peer interface ------------------------------------------------------------------
+
+
+def answers(transcript: Transcript, start: int) -> list[str]:
+    """What the peer sent from message ``start`` on, each checked as a datagram without fd:
+    ``DISCONNECT code N 'reason'`` (reason NUL-terminated within 96 bytes) or the type."""
+    sent = []
+    for captured in transcript.received[start:]:
+        msg = captured.message
+        assert_datagram(captured, msg.TYPE, 0)
+        if isinstance(msg, wire.Disconnect):
+            sent.append(f"DISCONNECT code {msg.code} {c_string(captured, 6, 96)!r}")
+        else:
+            sent.append(msg.TYPE.name)
+    return sent
+
+
+@pytest.mark.scenario("L5")
+def test_l5_deleted_peer_interface_disconnect_fields(
+        peer_name: str, peer_role: Role, peer_factory: PeerFactory,
+        memif_socket_dir: Path) -> None:
+    """EnqDisconnect (:340) asked of a peer whose connected interface is deleted (L5): it
+    closes the connection, after at most a DISCONNECT (128 bytes, no fd, a code, the reason
+    NUL-terminated within 96 bytes)."""
+    peer = peer_factory(peer_name)
+    path = str(memif_socket_dir / "x.sock")
+    if peer_role is Role.MASTER:
+        memory = SlaveMemory()
+        try:
+            with peer_master_interface(peer, path) as (raw, got, iface):
+                play_slave(raw, got, wire.Init(name="raw-slave"), memory,
+                           wire.Connect(if_name="raw-slave0"))
+                start = len(got.received)
+                delete(peer, iface)
+                end = got.drain(raw, 5.0)
+        finally:
+            memory.close()
+    else:
+        with peer_slave(peer, path, wire.Hello(name="raw-master")) as (got, iface, raw):
+            start = len(got.received)
+            delete(peer, iface)
+            end = got.drain(raw, 5.0)
+    assert isinstance(end, Closed), f"still connected after the delete ({got.types()})"
+    sent = answers(got, start)
+    assert len(sent) <= 1, sent
+    assert all(answer.startswith("DISCONNECT") for answer in sent), sent
+    assert sent == recorded(peer_name, f"deleted_as_{peer_role.name.lower()}")
