@@ -414,3 +414,18 @@ def test_l5_deleted_peer_interface_disconnect_fields(
     assert len(sent) <= 1, sent
     assert all(answer.startswith("DISCONNECT") for answer in sent), sent
     assert sent == recorded(peer_name, f"deleted_as_{peer_role.name.lower()}")
+
+
+def test_peer_slave_init_carries_id_and_secret(peer_name: str, peer_factory: PeerFactory,
+                                               memif_socket_dir: Path) -> None:
+    """EnqInit (:140) with its values asked of the peer slave: configured for id 11 and
+    secret "psst", its INIT carries id 11 and the secret, NUL-padded in its 24 bytes."""
+    try:
+        with peer_slave(peer_factory(peer_name), str(memif_socket_dir / "i.sock"),
+                        wire.Hello(name="raw-master"), id=11, secret="psst") as (got, _, _):
+            pass
+    except PeerUnsupported as exc:
+        pytest.skip(f"{peer_name} cannot be configured with a secret: {exc}")
+    init, captured = got.first(wire.Init)
+    assert init.id == 11
+    assert captured.data[9:33] == b"psst".ljust(24, b"\0")
