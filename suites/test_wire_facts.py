@@ -11,6 +11,7 @@ real run; a peer without a row there skips that part saying so.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,7 +44,8 @@ from memif_harness_fixtures.peers.base import (
 from memif_harness_fixtures.plugin import PeerFactory
 
 #: Each named peer's own wire values, recorded from real runs of this suite (see the module
-#: docstring): python = our implementation, testpmd = DPDK 22.11.11 net_memif. Names are
+#: docstring): python = our implementation, testpmd = DPDK 22.11.11 net_memif, libmemif =
+#: v26.06's icmp_responder example (vpp: never run here, so no row). Names are
 #: regexes matched in full; ``hello_limits`` = (min_version, max_version, max_region,
 #: max_m2s_ring, max_s2m_ring, max_log2_ring_size); ``unmatched_id`` = what the master sends
 #: for an INIT with an id it does not have, before it closes; ``sealed`` = F_SEAL_SHRINK on
@@ -208,15 +210,12 @@ def test_h1_peer_hello_fields(peer_name: str, peer_factory: PeerFactory,
                               memif_socket_dir: Path) -> None:
     """EnqHello (memif_socket_test.c:116) asked of the peer master: HELLO comes first, unasked,
     128 bytes, no fd; the version range holds 0x0200; the name is NUL-terminated within its 32
-    bytes; the limits allow at least one region, one ring each way and ring size 2."""
+    bytes; the ring-size limit allows at least 2 slots."""
     with peer_master(peer_factory(peer_name), str(memif_socket_dir / "h.sock")) as (_, got):
         hello, captured = got.first(wire.Hello)
     assert_datagram(captured, 2, 0)
     assert hello.min_version <= VERSION <= hello.max_version
     name = c_string(captured, 2, 32)
-    assert hello.max_region >= 0
-    assert hello.max_m2s_ring >= 0
-    assert hello.max_s2m_ring >= 0
     assert hello.max_log2_ring_size >= 1
     assert matches(recorded(peer_name, "name"), name), name
     limits = (hello.min_version, hello.max_version, hello.max_region, hello.max_m2s_ring,
@@ -336,8 +335,8 @@ def test_h2_peer_slave_handshake_fields(peer_name: str, peer_factory: PeerFactor
     assert matches(recorded(peer_name, "name"), name), name
     assert matches(recorded(peer_name, "slave_if_name"), if_name), if_name
     assert n_regions == recorded(peer_name, "regions")
-    sealed = all(fd.seals & 1 << 1 for _, c in got.every(wire.AddRegion) for fd in c.fds)
-    assert sealed == recorded(peer_name, "sealed")  # F_SEAL_SHRINK
+    seals = [fd.seals for _, c in got.every(wire.AddRegion) for fd in c.fds]
+    assert all(bits & fcntl.F_SEAL_SHRINK for bits in seals) == recorded(peer_name, "sealed")
     padded = all(zero_padded(c, used, strings) for c, used, strings in (
         (init_captured, 65, ((9, 24), (33, 32))), (connect, 34, ((2, 32),)),
         *((c, 12, ()) for _, c in got.every(wire.AddRegion)),

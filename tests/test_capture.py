@@ -29,6 +29,7 @@ from memif_harness.conformance.raw import (
     listener,
 )
 from memif_harness.memif import EventLoop, InterfaceConfig, Role
+from memif_harness.memif.datapath.shm import Region
 from memif_harness.memif.protocol import wire
 
 
@@ -44,18 +45,25 @@ def loop() -> Iterator[EventLoop]:
 
 
 @pytest.mark.parametrize(("kind", "facts"), [
-    ("memfd", ("memfd", 4096, True)),
-    ("memfd-unsealable", ("memfd", 4096, False)),
-    ("eventfd", ("eventfd", 0, False)),
+    ("memfd", ("memfd", 4096, 0)),
+    ("memfd-unsealable", ("memfd", 4096, fcntl.F_SEAL_SEAL)),
+    ("eventfd", ("eventfd", 0, 0)),
 ])
-def test_fd_facts(kind: str, facts: tuple[str, int, bool]) -> None:
+def test_fd_facts(kind: str, facts: tuple[str, int, int]) -> None:
     fd = fd_of_kind(kind)
     try:
         found = fd_facts(fd)
     finally:
         os.close(fd)
-    sealable = found.seals != -1 and not found.seals & fcntl.F_SEAL_SEAL
-    assert (found.kind, found.size, sealable) == facts
+    assert (found.kind, found.size, found.seals) == facts
+
+
+def test_fd_facts_of_a_region_show_its_seals() -> None:
+    region = Region.create(8192)
+    try:
+        assert fd_facts(region.fd).seals & fcntl.F_SEAL_SHRINK
+    finally:
+        region.close()
 
 
 def test_fd_facts_of_a_pipe_names_it() -> None:
@@ -142,3 +150,11 @@ def test_drain_ends_on_silence(loop: EventLoop, sock: str) -> None:
         end = transcript.drain(raw, 0.2)
     assert end == Silence(0.2)
     assert transcript.types() == ["HELLO"]
+
+
+def test_drain_refuses_an_unparsable_datagram() -> None:
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    b.send(b"\x01\x00" * 10)
+    with RawConnection(a) as raw, pytest.raises(CaptureError, match=r"got an unparsable"):
+        Transcript().drain(raw, 1.0)
+    b.close()

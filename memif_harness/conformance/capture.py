@@ -38,7 +38,7 @@ M = TypeVar("M", bound=wire.Message)
 @dataclasses.dataclass(frozen=True, slots=True)
 class FdFacts:
     """What an fd the peer passed is: ``memfd``, ``eventfd`` or the ``/proc`` link of
-    anything else; its ``fstat`` size; its ``F_GET_SEALS`` bits (-1: not sealable)."""
+    anything else; its ``fstat`` size; its ``F_GET_SEALS`` bits (0 if it cannot have any)."""
 
     kind: str
     size: int
@@ -56,8 +56,8 @@ def fd_facts(fd: int) -> FdFacts:
         kind = target
     try:
         seals = fcntl.fcntl(fd, fcntl.F_GET_SEALS)
-    except OSError:
-        seals = -1
+    except OSError:  # not shared memory
+        seals = 0
     return FdFacts(kind, os.fstat(fd).st_size, seals)
 
 
@@ -79,7 +79,6 @@ class Transcript:
     """Every datagram the peer sent on one connection, in order."""
 
     received: list[Captured] = dataclasses.field(default_factory=list)
-    _last: Received | Closed | Silence | None = dataclasses.field(default=None, repr=False)
 
     def every(self, cls: type[M]) -> list[tuple[M, Captured]]:
         """Each message of type ``cls`` with its capture, in order."""
@@ -99,8 +98,27 @@ class Transcript:
     def expect(self, raw: RawConnection, cls: type[M], timeout: float = 5.0) -> M:
         """Receive the next datagram, keep it, and return it if it is a ``cls``."""
         before = self.types()
+        answer = self._take(raw, timeout)
+        if isinstance(answer, Received) and isinstance(answer.message, cls):
+            return answer.message
+        wanted = "a message" if cls is wire.Message else cls.TYPE.name
+        raise CaptureError(f"expected {wanted}, got {_describe(answer)} (after {before})")
+
+    def drain(self, raw: RawConnection, timeout: float = 3.0) -> Closed | Silence:
+        """Keep everything the peer sends until it closes or is silent for ``timeout``
+        seconds (which of the two is returned); an unparsable datagram is a
+        :class:`CaptureError`."""
+        while True:
+            before = self.types()
+            answer = self._take(raw, timeout)
+            if isinstance(answer, Closed | Silence):
+                return answer
+            if answer.message is None:
+                raise CaptureError(f"got {_describe(answer)} (after {before})")
+
+    def _take(self, raw: RawConnection, timeout: float) -> Received | Closed | Silence:
+        """The next answer; a message is kept with its fds' facts, the fds are closed."""
         answer, fds = raw.receive_fds(timeout)
-        self._last = answer
         try:
             facts = tuple(fd_facts(fd) for fd in fds)
         finally:
@@ -108,22 +126,7 @@ class Transcript:
                 os.close(fd)
         if isinstance(answer, Received) and answer.message is not None:
             self.received.append(Captured(answer.data, answer.message, facts))
-            if isinstance(answer.message, cls):
-                return answer.message
-        wanted = "a message" if cls is wire.Message else cls.TYPE.name
-        raise CaptureError(f"expected {wanted}, got {_describe(answer)} (after {before})")
-
-
-    def drain(self, raw: RawConnection, timeout: float = 3.0) -> Closed | Silence:
-        """Keep everything the peer sends until it closes (returned) or is silent for
-        ``timeout`` seconds (returned); an unparsable datagram is a :class:`CaptureError`."""
-        while True:
-            try:
-                self.expect(raw, wire.Message, timeout)
-            except CaptureError:
-                if isinstance(self._last, Closed | Silence):
-                    return self._last
-                raise
+        return answer
 
 
 def _describe(answer: Received | Closed | Silence) -> str:
