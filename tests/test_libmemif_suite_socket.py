@@ -93,7 +93,8 @@ def from_our_master(loop: EventLoop, sock: str) -> tuple[Interface, RawConnectio
 
 
 def assert_zero_after(data: bytes, used: int) -> None:
-    """A 128-byte datagram whose bytes from ``used`` on are zero (libmemif zeroes them)."""
+    """A 128-byte datagram whose bytes from ``used`` on are zero (ours are; libmemif's are
+    whatever its malloc gave: it sets only the fields it fills, socket.c:91-103)."""
     assert len(data) == MSG_SIZE
     assert data[used:] == bytes(MSG_SIZE - used), data.hex()
 
