@@ -652,7 +652,7 @@ def test_strerror() -> None:
     assert strerror(0) == "Success."
     assert strerror(ErrorCode.NOCONN).startswith("Memif connection handle does not point")
     assert strerror(ErrorCode.QID) == "Invalid queue id"
-    assert strerror(999) == "Unknown error code 999."
+    assert strerror(999) == "undefined error"
 
 
 # -- resources --------------------------------------------------------------------------------

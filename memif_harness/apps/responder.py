@@ -211,7 +211,6 @@ class ResponderConfig:
             log2_ring_size=self.log2_ring_size,
             buffer_size=self.buffer_size,
             interface_name=self.name,
-            instance_name="icmp_responder",
             allow_unsealed_regions=self.allow_unsealed_regions,
         )
 

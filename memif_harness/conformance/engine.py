@@ -30,6 +30,7 @@ from ..memif.protocol import wire
 from ..memif.protocol.constants import RingType, Role
 from ..memif.protocol.errors import LocalProtocolError
 from ..memif.runtime.endpoint import Endpoint
+from .capture import CaptureError, accept_slave, connect_to_master
 from .echo import Addresses, EchoTally, echo_requests, ping_through
 from .profiles import BROKEN, ProfileEntry, lookup
 from .raw import (
@@ -403,31 +404,17 @@ def _rings_built(rings: list[wire.AddRing], regions: dict[int, int]) -> str:
 
 def _connect_for_hello(path: str, timeout: float) -> RawConnection:
     """Connect to a peer master and read its HELLO; retry while it is not serving yet."""
-    deadline = time.monotonic() + timeout
-    last = "nothing tried"
-    while time.monotonic() < deadline:
-        try:
-            raw = RawConnection.connect(path)
-        except OSError as exc:
-            last = f"connect: {exc.strerror}"
-            time.sleep(0.1)
-            continue
-        answer = raw.receive(2.0)
-        if isinstance(answer, Received) and isinstance(answer.message, wire.Hello):
-            return raw
-        last = describe(answer)
-        raw.close()
-        time.sleep(0.2)
-    raise SetupError(f"no HELLO from the peer master on {path} within {timeout:g} s ({last})")
+    try:
+        return connect_to_master(path, timeout)[0]
+    except CaptureError as exc:
+        raise SetupError(str(exc)) from None
 
 
 def _accept(server: socket.socket, timeout: float) -> RawConnection:
-    server.settimeout(timeout)
     try:
-        conn, _ = server.accept()
-    except TimeoutError:
-        raise SetupError(f"the peer slave did not connect within {timeout:g} s") from None
-    return RawConnection(conn)
+        return accept_slave(server, timeout)
+    except CaptureError as exc:
+        raise SetupError(str(exc)) from None
 
 
 def _play(scenario: Scenario, raw: RawConnection, path: str, quiet: float) -> str:

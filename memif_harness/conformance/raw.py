@@ -98,23 +98,33 @@ class RawConnection:
             self.sock.send(data)
 
     def receive(self, timeout: float = 3.0) -> Answer:
-        """The next datagram, a close, or silence after ``timeout`` seconds."""
+        """The next datagram, a close, or silence after ``timeout`` seconds (fds closed)."""
+        answer, fds = self.receive_fds(timeout)
+        for fd in fds:
+            os.close(fd)
+        return answer
+
+    def receive_fds(self, timeout: float = 3.0) -> tuple[Answer, list[int]]:
+        """:meth:`receive`, and the fds that came with the datagram, left open: the caller
+        closes them."""
         ready, _, _ = select.select([self.sock], [], [], timeout)
         if not ready:
-            return Silence(timeout)
+            return Silence(timeout), []
         try:
             data, fds, _flags, _addr = socket.recv_fds(self.sock, 4 * MSG_SIZE, 16)
         except ConnectionResetError:
-            return Closed("reset")
-        sizes = tuple(_fd_size(fd) for fd in fds)
-        for fd in fds:
-            os.close(fd)
+            return Closed("reset"), []
         if not data:
-            return Closed()
+            for fd in fds:
+                os.close(fd)
+            return Closed(), []
         try:
-            return Received(data, wire.parse(data), len(fds), fd_sizes=sizes)
+            message: wire.Message | None = wire.parse(data)
+            error = ""
         except RemoteProtocolError as exc:
-            return Received(data, None, len(fds), exc.reason, sizes)
+            message, error = None, exc.reason
+        sizes = tuple(_fd_size(fd) for fd in fds)
+        return Received(data, message, len(fds), error, sizes), fds
 
     def close(self) -> None:
         self.sock.close()

@@ -332,12 +332,16 @@ SCENARIOS: tuple[Scenario, ...] = (
 
 #: Catalogue ids covered by suite tests rather than the raw peer (where they run).
 ELSEWHERE: dict[str, str] = {
-    "H1": "suites/test_conformance.py (the handshake with every peer; its HELLO name)",
+    "H1": "suites/test_conformance.py (the handshake with every peer; its HELLO name), "
+    "suites/test_wire_facts.py (every HELLO field)",
+    "H2": "suites/test_wire_facts.py (each message's fields, both peer roles)",
+    "H10": "suites/test_wire_facts.py (the layout a peer slave builds within the HELLO)",
+    "I2": "suites/test_wire_facts.py (the DISCONNECT's fields)",
     "H14": "suites/test_vpp_dut.py",
     "I7": "suites/test_vpp_dut.py (test_memif's secret abc)",
     "I12": "suites/test_vpp_dut.py",
     "I13": "suites/test_vpp_dut.py",
-    "L5": "suites/test_conformance.py",
+    "L5": "suites/test_conformance.py, suites/test_wire_facts.py (the DISCONNECT's fields)",
     "L6": "suites/test_vpp_dut.py",
     "L7": "suites/test_vpp_dut.py",
     "L8": "suites/test_vpp_dut.py",

@@ -42,7 +42,6 @@ class InterfaceConfig:
     log2_ring_size: int = DEFAULT_LOG2_RING_SIZE
     buffer_size: int = DEFAULT_BUFFER_SIZE
     interface_name: str = ""
-    instance_name: str = "memif-harness"
     cacheline: int = DEFAULT_CACHELINE
     allow_unsealed_regions: bool = False
 
@@ -58,7 +57,6 @@ class InterfaceConfig:
             (1 <= self.buffer_size <= MAX_BUFFER_SIZE, "buffer_size must be 1..65535"),
             (len(self.secret.encode()) < SECRET_SIZE, "secret is longer than 23 bytes"),
             (len(self.interface_name.encode()) < NAME_SIZE, "interface_name is too long"),
-            (len(self.instance_name.encode()) < NAME_SIZE, "instance_name is too long"),
             (self.cacheline in (64, 128), "cacheline must be 64 or 128"),
             (bool(self.socket), "socket must not be empty"),
         ]

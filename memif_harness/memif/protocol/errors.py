@@ -71,7 +71,7 @@ _MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.NOCONN: "Memif connection handle does not point to existing connection",
     ErrorCode.CONN: "Memif connection handle points to existing connection",
     ErrorCode.CB_FDUPDATE: "Callback memif_control_fd_update_t returned error",
-    ErrorCode.FILE_NOT_SOCK: "File specified by socket path exists, but it's not socket.",
+    ErrorCode.FILE_NOT_SOCK: "File specified by socket filename exists and is not socket.",
     ErrorCode.NO_SHMFD: "Missing shared memory file descriptor. (internal error)",
     ErrorCode.COOKIE: "Invalid cookie on ring. (internal error)",
     ErrorCode.NOBUF_RING: "Ring buffer full.",
@@ -100,11 +100,12 @@ _MESSAGES: dict[ErrorCode, str] = {
 
 
 def strerror(code: int) -> str:
-    """Text for an error code, as ``memif_strerror`` gives it; unknown codes say so."""
+    """Text for an error code, as ``memif_strerror`` gives it ("undefined error" for a code
+    it does not know)."""
     try:
         return _MESSAGES[ErrorCode(code)]
     except ValueError:
-        return f"Unknown error code {code}."
+        return "undefined error"
 
 
 class MemifError(Exception):

@@ -105,8 +105,11 @@ class Interface:
         on_disconnect: ConnCallback | None = None,
         on_interrupt: InterruptCallback | None = None,
         private_ctx: Any = None,
+        inst_name: str = "",
     ) -> None:
         self.config = config
+        #: Our instance name: the runtime's app_name, sent in HELLO/INIT.
+        self.inst_name = inst_name
         self.on_connect = on_connect
         self.on_disconnect = on_disconnect
         self.on_interrupt = on_interrupt
@@ -408,7 +411,7 @@ class Interface:
 
             return Details(
                 if_name=cfg.interface_name,
-                inst_name=cfg.instance_name,
+                inst_name=self.inst_name,
                 remote_if_name=self.peer_if_name,
                 remote_inst_name=self.peer_name,
                 id=cfg.id,

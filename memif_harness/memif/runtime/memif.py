@@ -183,6 +183,7 @@ class Memif:
             on_disconnect=on_disconnect,
             on_interrupt=on_interrupt,
             private_ctx=private_ctx,
+            inst_name=self.app_name,
         )
         iface.default_rx_mode = default_rx_mode
         iface.on_violation = self._violation
