@@ -118,3 +118,14 @@ def test_the_rings_a_slave_built_are_summed_up() -> None:
         "1 S2M and 1 M2S rings of 2**8, 1 not inside their region")
     huge = wire.AddRing(flags=1, index=0, region=0, offset=0, log2_ring_size=15)
     assert engine._rings_built([huge], {0: 1 << 30}).endswith("1 not inside their region")
+
+
+def test_a_wrong_icmp_checksum_is_counted_apart_from_wrong_bytes() -> None:
+    addresses = Addresses.of("192.168.1.1/24")
+    requests = echo_requests(addresses, 2, 98, PEER_MAC)
+    replies = [bytearray(echo_reply(r, l2=True, src_mac=PEER_MAC) or b"") for r in requests]
+    replies[0][36] ^= 0x01  # the ICMP checksum (after 14 + 20 bytes of headers and type/code)
+    tally = EchoTally.of(requests, addresses)
+    tally.add(Chain(bytes(reply), 1) for reply in replies)
+    assert (len(tally.answered), tally.bad_checksum, tally.wrong) == (2, 1, 0)
+    assert tally.summary() == "2/2 echo replies, 1 with a wrong ICMP checksum"

@@ -40,6 +40,11 @@ _OURS = "memif-harness (this implementation), README 'where we differ from VPP o
 _LIBMEMIF = "libmemif 4.0 (FDio/vpp v26.06 extras/libmemif), its icmp_responder example"
 
 
+_BAD_ICMP_CHECKSUM = ("every echo reply comes back with every byte right but a wrong ICMP "
+                      "checksum: its icmp_responder sums the 8-byte header only "
+                      "(examples/common/icmp_proto.c:394)")
+
+
 def _worded(observed: str, source: str) -> ProfileEntry:
     return ProfileEntry(observed, source, "the reference behaviour, worded its own way")
 
@@ -138,6 +143,54 @@ PROFILES: dict[str, dict[str, ProfileEntry]] = {
             deviation=True),
         **{key: _worded("closed", f"{_LIBMEMIF}: an error code, nothing sent (A.8)")
            for key in ("R1", "R5", "R6", "R7", "H7")},
+        # its icmp_responder checksums the 8-byte ICMP header only (icmp_proto.c:394): every
+        # payload byte comes back right, the checksum does not
+        **{key: ProfileEntry(observed, _LIBMEMIF, _BAD_ICMP_CHECKSUM, deviation=True)
+           for key, observed in (
+               ("H3", "pipelined: ACK, ACK, ACK, ACK, CONNECTED | ARP answered, 4/4 echo "
+                "replies, 4 with a wrong ICMP checksum | silence"),
+               ("D1-raw-echo", "ARP answered, 4/4 echo replies, 4 with a wrong ICMP checksum "
+                "| silence"),
+               ("D1-burst-300", "ARP answered, 300/300 echo replies, 300 with a wrong ICMP "
+                "checksum | silence"),
+               ("D2-raw-chained", "ARP answered, 2/2 echo replies, 2 with a wrong ICMP "
+                "checksum, 3 descriptors each | silence"),
+               ("D9", "ARP answered, 1/1 echo replies, 1 with a wrong ICMP checksum, 5 "
+                "descriptors each | silence"),
+               ("D10", "ARP unanswered, 0/2 echo replies | ARP answered, 2/2 echo replies, 2 "
+                "with a wrong ICMP checksum | silence"),
+               ("Q1", "ARP answered, 4/4 echo replies, 4 with a wrong ICMP checksum, M2S "
+                "signalled | silence"),
+               ("Q2", "ARP answered, 4/4 echo replies, 4 with a wrong ICMP checksum, M2S not "
+                "signalled | silence"),
+               ("Q4-spurious", "ARP answered, 4/4 echo replies, 4 with a wrong ICMP checksum "
+                "| silence"),
+           )},
+        "Q4-no-kick": ProfileEntry(
+            "ARP unanswered, 0/4 echo replies | silence", _LIBMEMIF, "its example runs in "
+            "interrupt mode: descriptors posted without an interrupt wait for the next one"),
+        "R3": _worded("256 of 300 ADD_REGION ACKed | closed",
+                      f"{_LIBMEMIF}: an error code, nothing sent (A.8)"),
+        "R8-ring-log2-15": ProfileEntry(
+            "CONNECTED", _LIBMEMIF, "a ring of 2**15 slots (above the protocol's 14) is "
+            "accepted", deviation=True),
+        "I4": _worded("rival: DISCONNECT 'Already connected', then closed; first kept | "
+                      "silence", _LIBMEMIF),
+        **{key: ProfileEntry(
+            "ARP unanswered, 0/1 echo replies | ARP unanswered, 0/1 echo replies | silence",
+            _LIBMEMIF, "with only a few posted M2S buffers of 100 bytes it sends nothing, not "
+            "even the 60-byte ARP reply", deviation=True) for key in ("D3-exact-fit",
+                                                                      "D3-no-fit")},
+        "D11": ProfileEntry(
+            "ARP answered, 0/2 echo replies | closed", _LIBMEMIF, "a 300-byte reply into "
+            "100-byte M2S buffers: the ARP reply comes, then it closes the connection without "
+            "a DISCONNECT", deviation=True),
+        "D6-bad-then-good": ProfileEntry(
+            "ARP unanswered, 0/4 echo replies | closed", _LIBMEMIF, "a descriptor in a region "
+            "never given closes the connection without a DISCONNECT", deviation=True),
+        "R12": ProfileEntry(
+            "ARP unanswered, 0/1 echo replies | closed", _LIBMEMIF, "an M2S buffer in a region "
+            "never given closes the connection without a DISCONNECT", deviation=True),
         **{key: ProfileEntry(
             "closed", _LIBMEMIF, f"{what} closes the connection without a DISCONNECT (VPP "
             "drops and counts, or clamps)", deviation=True)
