@@ -73,6 +73,10 @@ def test_profiles_name_real_scenarios() -> None:
          engine.Outcome.FAIL),
         ("silence | peer: link down, its reason not reported", Records("xyz"),
          engine.Outcome.NOT_APPLICABLE),
+        # a peer process that kept fds fails, whatever it answered
+        ("DISCONNECT 'x', then closed | peer process kept more fds", Refuse(),
+         engine.Outcome.FAIL),
+        ("ACK | peer process kept more fds", Refuse(), engine.Outcome.FAIL),
     ],
 )
 def test_judge_by_the_reference(observed: str, expect: Expectation,

@@ -68,6 +68,8 @@ __all__ = ["CLAUSE", "Outcome", "Result", "Target", "TargetInterface", "observe"
 
 #: Between the clauses of an observation.
 CLAUSE = " | "
+#: How the observation ends when the peer's process kept resources after a scenario.
+_KEPT = "peer process kept more "
 
 
 class Outcome(enum.Enum):
@@ -171,13 +173,20 @@ def observe(raw: RawConnection, timeout: float, answer: Answer | None = None) ->
 
 def judge(observed: str, scenario: Scenario, entry: ProfileEntry | None) -> tuple[Outcome, str]:
     """Pass/fail/deviation of ``observed`` by the profile entry, else by the reference (which
-    judges the last clause, the peer's final answer, unless it is :class:`Exactly`)."""
+    judges the last clause, the peer's final answer, unless it is :class:`Exactly`); a peer
+    process that kept fds or mappings fails unless its profile says so."""
     if entry is not None:
-        if observed == entry.observed:
+        if entry.matches(observed):
             if entry.deviation:
                 return Outcome.DEVIATION, f"{entry.note} ({entry.source})"
             return Outcome.PASS, entry.note
         return Outcome.FAIL, f"the profile expects {entry.observed!r} ({entry.source})"
+    head, _, last = observed.rpartition(CLAUSE)
+    if last.startswith(_KEPT):
+        outcome, detail = judge(head, scenario, None)
+        if outcome is not Outcome.PASS:
+            return outcome, detail
+        return Outcome.FAIL, f"the {last} than before the scenario"
     expect = scenario.expect
     if isinstance(expect, Exactly):
         if observed != expect.observed:
@@ -530,34 +539,39 @@ def run(scenario: Scenario, target: Target, workdir: str,
         while target.alive() and time.monotonic() < deadline:
             time.sleep(0.1)
         why = broken if target.alive() else "the peer died"
-        if entry is not None and entry.observed == BROKEN:
+        if entry is not None and entry.matches(BROKEN):
             return Result(scenario.name, target.implementation, Outcome.DEVIATION,
                           f"{observed}; {why}", f"{entry.note} ({entry.source})", target.logs(),
                           broken=True)
         return Result(scenario.name, target.implementation, Outcome.FAIL, observed, why,
                       target.logs(), broken=True)
-    grown = _growth(target, before)
-    if grown:
-        return Result(scenario.name, target.implementation, Outcome.FAIL, observed, grown,
-                      target.logs())
+    kept, counts = _growth(target, before)
+    if kept:
+        observed += CLAUSE + kept
     outcome, detail = judge(observed, scenario, entry)
-    return Result(scenario.name, target.implementation, outcome, observed, detail)
+    return Result(scenario.name, target.implementation, outcome, observed,
+                  f"{detail}; {counts}" if counts else detail)
 
 
-def _growth(target: Target, before: tuple[int, int] | None, settle: float = 3.0) -> str:
-    """'' unless the peer's process kept more fds or mappings than ``before`` the scenario
-    (given ``settle`` seconds to let go of its connections), else by how much."""
+def _growth(target: Target, before: tuple[int, int] | None,
+            settle: float = 3.0) -> tuple[str, str]:
+    """('', '') unless the peer's process kept more fds or memory mappings than ``before``
+    the scenario (given ``settle`` seconds to let go of its connections); else the clause
+    (``peer process kept more fds``) and the counts."""
     if before is None:
-        return ""
+        return "", ""
     deadline = time.monotonic() + settle
     while (now := target.resources()) is not None:
         if now[0] <= before[0] and now[1] <= before[1]:
-            return ""
+            return "", ""
         if time.monotonic() > deadline:
-            return (f"the peer's process grew from {before[0]} fds and {before[1]} mappings "
-                    f"to {now[0]} and {now[1]}")
+            what = " and ".join(name for name, was, grew in (("fds", before[0], now[0]),
+                                                             ("mappings", before[1], now[1]))
+                                if grew > was)
+            return _KEPT + what, (f"fds {before[0]} -> {now[0]}, mappings {before[1]} -> "
+                                  f"{now[1]} (/proc/PID/fd, /proc/PID/maps)")
         time.sleep(0.2)
-    return ""
+    return "", ""
 
 
 def _serves(target: Target, scenario: Scenario, path: str) -> str:

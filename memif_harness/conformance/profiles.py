@@ -11,6 +11,7 @@ its profile.
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -32,6 +33,14 @@ class ProfileEntry:
     note: str = ""
     deviation: bool = False
     not_applicable: bool = False
+    #: ``observed`` is a regular expression (for a peer whose answer varies from run to run).
+    pattern: bool = False
+
+    def matches(self, observed: str) -> bool:
+        """Whether ``observed`` is this entry's observation."""
+        if self.pattern:
+            return re.fullmatch(self.observed, observed) is not None
+        return observed == self.observed
 
 
 _VPP = "VPP 26.06 (release build, memif + ping plugins) as a local binary and in a container"
@@ -45,6 +54,11 @@ _BAD_ICMP_CHECKSUM = ("every echo reply comes back with every byte right but a w
                       "(examples/common/icmp_proto.c:394)")
 
 
+#: The engine's last clause for a peer process that kept fds or memory mappings.
+_KEPT_FDS = "peer process kept more fds"
+_KEPT_MAPS = "peer process kept more mappings"
+
+
 def _worded(observed: str, source: str) -> ProfileEntry:
     return ProfileEntry(observed, source, "the reference behaviour, worded its own way")
 
@@ -56,6 +70,81 @@ def _dpdk(reason: str) -> ProfileEntry:
 #: implementation -> scenario name (``H4-127-first``) or id (``I2``) -> entry
 PROFILES: dict[str, dict[str, ProfileEntry]] = {
     "vpp": {
+        **{key: ProfileEntry(
+            observed, _VPP, f"{what} is kept open by VPP: its fd count grows by one each "
+            "time", deviation=True)
+           for key, observed, what in (
+               ("R2", "DISCONNECT 'unexpected region index', then closed | " + _KEPT_FDS,
+                "the memfd of the refused ADD_REGION"),
+               ("R6", "DISCONNECT 'private headers not supported', then closed | " + _KEPT_FDS,
+                "the eventfd of the refused ADD_RING"),
+               ("R7", "DISCONNECT 'unexpected ring index', then closed | " + _KEPT_FDS,
+                "the eventfd of the refused ADD_RING"),
+               ("R3", "257 of 300 ADD_REGION ACKed | DISCONNECT 'too many regions', then "
+                "closed | " + _KEPT_FDS, "refused past its 257 regions, as the reference; "
+                "the refused one's memfd"),
+               ("H6-fd-on-init", "ACK | " + _KEPT_FDS, "an fd on INIT, which takes none,"),
+               ("H6-two-fds-region", "ACK | " + _KEPT_FDS,
+                "the second fd of an ADD_REGION"),
+           )},
+        **{key: ProfileEntry(
+            observed, _VPP, "the reference answer, but VPP as slave keeps one more memory "
+            "mapping per connection (a PROT_NONE header page: memif.c:508 maps the region "
+            "with clib_mem_vm_map_shared, memif_disconnect unmaps the region alone, "
+            "memif.c:182; suites/test_lifecycle.py L9 diffs /proc/PID/maps)", deviation=True)
+           for key, observed in (
+               ("H10-rings-capped", "1 S2M and 1 M2S rings of 2**10, each in its region | "
+                "silence | " + _KEPT_MAPS),
+               ("H10-rings-uncapped", "2 S2M and 2 M2S rings of 2**10, each in its region | "
+                "silence | " + _KEPT_MAPS),
+               ("L7-master-aborts", "silence | " + _KEPT_MAPS),
+               ("L4-reason-xyz-to-slave", "1 S2M and 1 M2S rings of 2**10, each in its region "
+                "| DISCONNECT 'disconnect received', then closed | peer: link down, remote "
+                "reason 'xyz' | " + _KEPT_MAPS),
+               ("H7-hello-min-2.1", "DISCONNECT 'incompatible protocol version', then closed "
+                "| " + _KEPT_MAPS),
+               ("H7-hello-max-1.0", "DISCONNECT 'incompatible protocol version', then closed "
+                "| " + _KEPT_MAPS),
+               ("H1-slave-answers-hello", "INIT | " + _KEPT_MAPS),
+           )},
+        "R4": ProfileEntry(
+            BROKEN, _VPP, "VPP dies once it is given rings inside a region larger than its "
+            "4 KiB memfd (memif.c:262-263 maps the size ADD_REGION claims, unchecked, as the "
+            "catalogue's (CR) said)", deviation=True),
+        "R8-ring-region-unknown": ProfileEntry(
+            BROKEN, _VPP, "VPP dies at CONNECT with a ring in a region never added "
+            "(memif.c:285, 346 unchecked, as the catalogue's (CR) said)", deviation=True),
+        "R8-ring-log2-15": ProfileEntry(
+            "CONNECTED", _VPP, "a ring of 2**15 slots (above the protocol's 14) is accepted",
+            deviation=True),
+        "R12": ProfileEntry(
+            BROKEN, _VPP, "VPP dies transmitting into M2S buffers posted in a region never "
+            "added (device.c:172-177 unchecked, as the catalogue's (CR) said)", deviation=True),
+        "H11": ProfileEntry(
+            BROKEN, _VPP, "VPP as slave lays its region out for the HELLO's 2**8 slots but "
+            "announces rings of 2**10 (ADD_RING log2 10, past the region), then dies: the "
+            "mis-sized ring the catalogue's (CR) predicted (A.10)", deviation=True),
+        "H3": ProfileEntry(
+            r"pipelined: ACK, ACK, ACK(, ACK)?, silence \| ARP (un)?answered, 4/4 echo "
+            r"replies \| silence", _VPP, "a pipelined handshake gets 3 or 4 ACKs and never a "
+            "CONNECTED, yet the link comes up and passes traffic", deviation=True,
+            pattern=True),
+        "D9": ProfileEntry(
+            r"ARP (un)?answered, 0/1 echo replies, 1 wrong, 2 descriptors each \| silence",
+            _VPP, "the 10000-byte request (5 descriptors of 2000) is taken, but the reply "
+            "comes back in 2 descriptors and does not match the request", deviation=True,
+            pattern=True),
+        **{key: ProfileEntry(
+            rf"ARP (un)?answered, {replies} \| silence", _VPP, "when the raw slave posts its "
+            "M2S buffers right after CONNECTED, VPP's answer to the first frame (the ARP "
+            "request) is mostly lost: arp-reply counts it sent, no memif error counter moves; "
+            "later frames are answered", deviation=True, pattern=True)
+           for key, replies in (
+               ("D1-raw-echo", "4/4 echo replies"), ("D1-burst-300", "300/300 echo replies"),
+               ("D2-raw-chained", "2/2 echo replies, 3 descriptors each"),
+               ("D6-bad-then-good", "4/4 echo replies"), ("Q4-spurious", "4/4 echo replies"),
+               ("Q4-no-kick", "4/4 echo replies"),
+           )},
         "H4-127-first": ProfileEntry(
             BROKEN, _VPP, "VPP crashes: SIGSEGV in memif_msg_receive on a 127-byte first "
             "datagram", deviation=True),
