@@ -13,15 +13,20 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from scapy.layers.inet import ICMP, IP
+from scapy.layers.l2 import Ether
+from scapy.packet import Raw
 
 from memif_harness import EventLoop
 from memif_harness.memif.protocol.constants import Role
+from memif_harness.traffic.frames import arp_request, format_mac, parse_arp_reply, parse_mac
 from memif_harness_fixtures.links import Link, forward_or_skip, make_frame, our_endpoint, wait_for
 from memif_harness_fixtures.peers.base import InterfaceSpec, Peer, PeerError
 
@@ -34,6 +39,11 @@ NO_SLAVE_RETRY = {
     "libmemif": "libmemif's icmp_responder example serves one link: it exits on its first "
     "disconnect",
 }
+#: Peers that only answer ARP and ICMP echo (no io forwarding), at this address.
+ECHO_ONLY = frozenset({"libmemif"})
+PEER_IP, OUR_IP, OUR_MAC = "192.168.1.1", "192.168.1.2", "02:fe:00:00:01:02"
+#: Why the peer cannot go through several connections in one process (L9), by peer.
+ONE_CONNECTION = {"libmemif": NO_SLAVE_RETRY["libmemif"]}
 #: Seconds a peer slave may take to notice a master that appeared (VPP retries every 3 s,
 #: memif.c:642-715; ours every 0.5 s), with room for a loaded 2-CPU machine.
 SLAVE_RETRY_TIMEOUT = 10.0
@@ -54,21 +64,61 @@ def loop() -> Iterator[EventLoop]:
         yield shared
 
 
-def _xfail_no_retry(request: pytest.FixtureRequest, peer_name: str) -> None:
-    if peer_name in NO_SLAVE_RETRY:
+def _xfail_if(request: pytest.FixtureRequest, reasons: dict[str, str], peer_name: str) -> None:
+    """From here on, the test is a strict xfail for a peer ``reasons`` lists."""
+    if peer_name in reasons:
         request.applymarker(pytest.mark.xfail(strict=True, raises=AssertionError,
-                                              reason=NO_SLAVE_RETRY[peer_name]))
+                                              reason=reasons[peer_name]))
+
+
+def _xfail_no_retry(request: pytest.FixtureRequest, peer_name: str) -> None:
+    _xfail_if(request, NO_SLAVE_RETRY, peer_name)
 
 
 def _socket(directory: Path, name: str) -> str:
     return str(directory / f"{name}.sock")
 
 
+def _open(link_factory: LinkFactory, peer_name: str, peer_role: Role,
+          loop: EventLoop) -> Link:
+    """A connected link on ``loop`` whose peer reflects (:func:`_reflect`)."""
+    echo = {"ip": f"{PEER_IP}/24"} if peer_name in ECHO_ONLY else {}
+    link = link_factory(peer_name, role=peer_role, ours={"loop": loop}, **echo)
+    _reflect(link)
+    return link
+
+
+def _reflect(link: Link) -> None:
+    """Make the peer send back what we send: io, or for :data:`ECHO_ONLY` peers ICMP echo."""
+    forward_or_skip(link, "icmpecho" if link.peer_name in ECHO_ONLY else "io")
+
+
 def _assert_traffic(link: Link, tag: int, count: int = 64) -> None:
-    """``count`` frames of 60..1514 bytes out and back unchanged through the peer."""
+    """``count`` frames of 60..1514 bytes out and back unchanged through the peer (an
+    :data:`ECHO_ONLY` peer: ARP, then 8 echo requests each answered with its payload)."""
+    if link.peer_name in ECHO_ONLY:
+        _assert_echoes(link, tag, 8)
+        return
     frames = [make_frame(tag << 16 | i, 60 + (i * 389) % 1455) for i in range(count)]
     back = link.exchange(frames, batch=32)
     assert back == frames, f"{link!r} after {tag}: {len(back)} of {count} frames came back intact"
+
+
+def _assert_echoes(link: Link, tag: int, count: int) -> None:
+    peer_ip = socket.inet_aton(PEER_IP)
+    arp = arp_request(parse_mac(OUR_MAC), socket.inet_aton(OUR_IP), peer_ip)
+    macs = [parse_arp_reply(frame, peer_ip) for frame in link.exchange([arp], timeout=3.0)]
+    mac = next((format_mac(m) for m in macs if m is not None), None)
+    assert mac is not None, f"{link!r} after {tag}: no ARP reply"
+    payloads = [bytes([tag & 0xFF, i]) * 28 for i in range(count)]
+    requests = [bytes(Ether(dst=mac, src=OUR_MAC) / IP(src=OUR_IP, dst=PEER_IP)
+                      / ICMP(id=0x4C39, seq=i) / Raw(payload))
+                for i, payload in enumerate(payloads)]
+    replies = [Ether(frame) for frame in link.exchange(requests, batch=1, timeout=3.0)]
+    got = [(r[ICMP].type, r[ICMP].seq, bytes(r[ICMP].payload)[:56])
+           for r in replies if r.haslayer(ICMP)]
+    assert got == [(0, i, p) for i, p in enumerate(payloads)], (
+        f"{link!r} after {tag}: {len(got)} of {count} echo replies")
 
 
 def _peer_pid(link: Link) -> int | None:
@@ -104,7 +154,7 @@ def _recreate_peer_interface(link: Link) -> None:
         link.peer.cross_connect(link.peer_interface,  # type: ignore[attr-defined]
                                 link.return_leg.peer_interface)
     else:
-        forward_or_skip(link, "io")
+        _reflect(link)
 
 
 @contextlib.contextmanager
@@ -202,8 +252,7 @@ def test_l2_peer_slave_reconnects_after_our_master_is_deleted(
     """L2: our master is deleted (DISCONNECT "interface deleted"; its socket file is removed),
     the peer slave goes down; 2 s later a new master listens on the same path and the slave
     reconnects by itself; traffic passes byte-exact before and after."""
-    link = link_factory(peer_name, role=peer_role, ours={"loop": loop})
-    forward_or_skip(link, "io")
+    link = _open(link_factory, peer_name, peer_role, loop)
     _assert_traffic(link, 1)
     link.endpoint.close()
     assert not os.path.exists(link.spec.socket), "our master left its socket file"
@@ -250,7 +299,7 @@ def test_l2_peer_slave_reconnects_after_a_killed_master(
         assert wait_for(lambda: link.endpoint.connected, SLAVE_RETRY_TIMEOUT), (
             f"{peer.name} slave did not reconnect within {SLAVE_RETRY_TIMEOUT}s")
         iface.wait_up(5.0)
-        forward_or_skip(link, "io")
+        _reflect(link)
         _assert_traffic(link, 3)
 
 
@@ -262,8 +311,7 @@ def test_l2_our_slave_reconnects_after_peer_master_restarts(
     """L2, the peer's master restarts (testpmd, python, libmemif: its process quits and a new
     one starts on the same socket; VPP: the interface is deleted and created again): our slave
     goes down, keeps retrying, and reconnects; traffic passes byte-exact before and after."""
-    link = link_factory(peer_name, role=peer_role, ours={"loop": loop})
-    forward_or_skip(link, "io")
+    link = _open(link_factory, peer_name, peer_role, loop)
     _assert_traffic(link, 1)
     _recreate_peer_interface(link)
     link.endpoint.wait_connected(15.0)
@@ -332,9 +380,9 @@ def test_l9_reconnect_cycles_leave_no_stale_state(
     connect counter goes up by exactly one) with fresh regions and rings: traffic passes
     byte-exact after every one. The peer's process (where it is on this host) and ours hold
     as many fds and mappings after the last cycle as after cycle :data:`WARM_UP`."""
-    link = link_factory(peer_name, role=peer_role, ours={"loop": loop})
-    forward_or_skip(link, "io")
+    link = _open(link_factory, peer_name, peer_role, loop)
     _assert_traffic(link, 0)
+    _xfail_if(request, ONE_CONNECTION, peer_name)
     pid = _peer_pid(link)
     counts: dict[str, list[tuple[int, int]]] = {"ours": []}
     if pid is not None:
@@ -361,12 +409,13 @@ FORWARDING_CYCLES = 20
 @pytest.mark.role("master")
 def test_l9_peer_master_keeps_forwarding_across_reconnects(
     loop: EventLoop, link_factory: LinkFactory, peer_name: str, peer_role: Role,
+    request: pytest.FixtureRequest,
 ) -> None:
     """L9 with the peer's datapath running: our slave disconnects and reconnects
     :data:`FORWARDING_CYCLES` times while the peer master keeps forwarding (io); the peer
     frees the old regions without crashing and forwards on each new connection."""
-    link = link_factory(peer_name, role=peer_role, ours={"loop": loop})
-    forward_or_skip(link, "io")
+    link = _open(link_factory, peer_name, peer_role, loop)
+    _xfail_if(request, ONE_CONNECTION, peer_name)
     for cycle in range(1, FORWARDING_CYCLES + 1):
         connects = link.endpoint.details().counters.connects
         link.endpoint.disconnect(f"l9 cycle {cycle}")

@@ -474,3 +474,17 @@ def test_other_builders() -> None:
     assert vpp_cli.ping_cmd("192.168.1.2", 1, 1, size=3000, source="memif1/0") == (
         "ping 192.168.1.2 source memif1/0 size 3000 repeat 1 interval 1")
     assert vpp_cli.delete_socket_cmd(1) == "delete memif socket id 1"
+
+
+def test_show_buffers_rows_by_pool() -> None:
+    """``show buffers`` as vlib/buffer.c formats it (header, a pool, ``detail`` thread rows)."""
+    text = (
+        "Pool Name            Index NUMA  Size  Data Size  Total  Avail  Cached   Used  \n"
+        "default-numa-0         0     0   2496     2048    16384  14000    336    2048  \n"
+        "              thread   0                                          336    \n"
+    )
+    assert vpp_cli.parse_show_buffers(text) == {"default-numa-0": vpp_cli.BufferPool(
+        name="default-numa-0", index=0, numa=0, size=2496, data_size=2048, total=16384,
+        available=14000, cached=336, used=2048)}
+    with pytest.raises(vpp_cli.VppParseError):
+        vpp_cli.parse_show_buffers("default-numa-0 0 0 x\n")
