@@ -32,18 +32,21 @@ from memif_harness_fixtures.peers.base import InterfaceSpec, Peer, PeerError
 
 LinkFactory = Callable[..., Link]
 
-#: Why a peer slave does not come back by itself (L1, L2), by peer; absent = it does.
+#: Why a peer slave never connects to a master that appears after it (L1), by peer.
 NO_SLAVE_RETRY = {
     "testpmd": "testpmd 22.11's net_memif client connects only in `port start` (dev_start): a "
     "refused or lost connection is never retried",
+}
+#: Why the peer cannot go through several connections in one process (L2, L9), by peer.
+ONE_CONNECTION = {
     "libmemif": "libmemif's icmp_responder example serves one link: it exits on its first "
     "disconnect",
 }
+#: Why a peer slave does not reconnect after its master went away (L2), by peer.
+NO_SLAVE_RECONNECT = NO_SLAVE_RETRY | ONE_CONNECTION
 #: Peers that only answer ARP and ICMP echo (no io forwarding), at this address.
 ECHO_ONLY = frozenset({"libmemif"})
 PEER_IP, OUR_IP, OUR_MAC = "192.168.1.1", "192.168.1.2", "02:fe:00:00:01:02"
-#: Why the peer cannot go through several connections in one process (L9), by peer.
-ONE_CONNECTION = {"libmemif": NO_SLAVE_RETRY["libmemif"]}
 #: Seconds a peer slave may take to notice a master that appeared (VPP retries every 3 s,
 #: memif.c:642-715; ours every 0.5 s), with room for a loaded 2-CPU machine.
 SLAVE_RETRY_TIMEOUT = 10.0
@@ -69,10 +72,6 @@ def _xfail_if(request: pytest.FixtureRequest, reasons: dict[str, str], peer_name
     if peer_name in reasons:
         request.applymarker(pytest.mark.xfail(strict=True, raises=AssertionError,
                                               reason=reasons[peer_name]))
-
-
-def _xfail_no_retry(request: pytest.FixtureRequest, peer_name: str) -> None:
-    _xfail_if(request, NO_SLAVE_RETRY, peer_name)
 
 
 def _socket(directory: Path, name: str) -> str:
@@ -206,7 +205,7 @@ def test_l1_peer_slave_connects_when_our_master_appears(
             peer.connect_timeout = retries  # type: ignore[attr-defined]
     time.sleep(4.0)
     assert not iface.is_up(), "the peer slave is up with no master"
-    _xfail_no_retry(request, peer_name)
+    _xfail_if(request, NO_SLAVE_RETRY, peer_name)
     started = time.monotonic()
     with _adopted(Link(our_endpoint(spec, loop=loop), iface, peer, spec)) as link:
         assert wait_for(lambda: link.endpoint.connected, SLAVE_RETRY_TIMEOUT), (
@@ -259,7 +258,7 @@ def test_l2_peer_slave_reconnects_after_our_master_is_deleted(
     with _testpmd_may_crash(peer_name, "when its master was deleted"):
         assert wait_for(lambda: not link.peer_interface.is_up(), 10.0), "peer slave still up"
     time.sleep(2.0)
-    _xfail_no_retry(request, peer_name)
+    _xfail_if(request, NO_SLAVE_RECONNECT, peer_name)
     link.endpoint = our_endpoint(link.spec, loop=loop)
     assert wait_for(lambda: link.endpoint.connected, SLAVE_RETRY_TIMEOUT), (
         f"{peer_name} slave did not reconnect within {SLAVE_RETRY_TIMEOUT}s")
@@ -294,7 +293,7 @@ def test_l2_peer_slave_reconnects_after_a_killed_master(
         python_peer.remove_interface(first)  # type: ignore[attr-defined]
     assert os.path.exists(path), "the killed master's socket file is gone"
     time.sleep(2.0)
-    _xfail_no_retry(request, peer.name)
+    _xfail_if(request, NO_SLAVE_RECONNECT, peer.name)
     with _adopted(Link(our_endpoint(spec, loop=loop), iface, peer, spec)) as link:
         assert wait_for(lambda: link.endpoint.connected, SLAVE_RETRY_TIMEOUT), (
             f"{peer.name} slave did not reconnect within {SLAVE_RETRY_TIMEOUT}s")
