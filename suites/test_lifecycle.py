@@ -55,6 +55,14 @@ SLAVE_RETRY_TIMEOUT = 10.0
 TESTPMD_CRASH = (
     "known deviation of testpmd 22.11: net_memif sometimes dies of SIGSEGV (exit -11) when "
     "the connection ends while forwarding runs (a race with the forwarding lcore)")
+#: Why the peer's process keeps a mapping per connection it had (L9), by peer-role.
+MAPPING_LEAK = {
+    "vpp-slave": "VPP 26.06 as slave leaks a mapping per connection: memif_connect maps region "
+    "0 with clib_mem_vm_map_shared (memif.c:508), which maps a PROT_NONE header page before it "
+    "and links it into clib_mem's map list, but memif_disconnect frees it with a plain munmap "
+    "of the region (memif.c:182): the header page (a new ---p page in /proc/PID/maps per "
+    "reconnect) and its list entry stay",
+}
 #: L9: reconnect cycles, and the cycle after which fd and mapping counts must stay flat.
 CYCLES, WARM_UP = 7, 3
 
@@ -248,21 +256,28 @@ def test_l2_peer_slave_reconnects_after_our_master_is_deleted(
     loop: EventLoop, link_factory: LinkFactory, peer_name: str, peer_role: Role,
     request: pytest.FixtureRequest,
 ) -> None:
-    """L2: our master is deleted (DISCONNECT "interface deleted"; its socket file is removed),
-    the peer slave goes down; 2 s later a new master listens on the same path and the slave
-    reconnects by itself; traffic passes byte-exact before and after."""
+    """L2: our master is deleted (DISCONNECT "interface deleted"; with the last interface on
+    it goes its socket file; VPP's return leg shares the socket, so both go), the peer slave
+    goes down; 2 s later a new master listens on the same path and the slave reconnects by
+    itself; traffic passes byte-exact before and after."""
     link = _open(link_factory, peer_name, peer_role, loop)
     _assert_traffic(link, 1)
-    link.endpoint.close()
+    legs = [link] if link.return_leg is None else [link, link.return_leg]
+    for leg in legs:
+        leg.endpoint.close()
     assert not os.path.exists(link.spec.socket), "our master left its socket file"
     with _testpmd_may_crash(peer_name, "when its master was deleted"):
-        assert wait_for(lambda: not link.peer_interface.is_up(), 10.0), "peer slave still up"
+        for leg in legs:
+            assert wait_for(lambda: not leg.peer_interface.is_up(), 10.0), (  # noqa: B023
+                f"peer slave {leg.spec.id} still up")
     time.sleep(2.0)
     _xfail_if(request, NO_SLAVE_RECONNECT, peer_name)
-    link.endpoint = our_endpoint(link.spec, loop=loop)
-    assert wait_for(lambda: link.endpoint.connected, SLAVE_RETRY_TIMEOUT), (
-        f"{peer_name} slave did not reconnect within {SLAVE_RETRY_TIMEOUT}s")
-    link.peer_interface.wait_up(5.0)
+    for leg in legs:
+        leg.endpoint = our_endpoint(leg.spec, loop=loop)
+    for leg in legs:
+        assert wait_for(lambda: leg.endpoint.connected, SLAVE_RETRY_TIMEOUT), (  # noqa: B023
+            f"{peer_name} slave {leg.spec.id} did not reconnect within {SLAVE_RETRY_TIMEOUT}s")
+        leg.peer_interface.wait_up(5.0)
     _assert_traffic(link, 2)
 
 
@@ -394,8 +409,12 @@ def test_l9_reconnect_cycles_leave_no_stale_state(
             counts[peer_name].append(_resources(pid))
     request.node.user_properties.append(("l9_fds_maps", counts))
     for who, series in counts.items():
-        (fds, maps), (last_fds, last_maps) = series[WARM_UP - 1], series[-1]
+        (fds, _), (last_fds, _) = series[WARM_UP - 1], series[-1]
         assert last_fds <= fds, f"{who}: fds grew from {fds} to {last_fds}: {series}"
+    for who, series in counts.items():  # ours first
+        if who != "ours":
+            _xfail_if(request, MAPPING_LEAK, f"{who}-{peer_role.name.lower()}")
+        (_, maps), (_, last_maps) = series[WARM_UP - 1], series[-1]
         assert last_maps <= maps, f"{who}: mappings grew from {maps} to {last_maps}: {series}"
 
 

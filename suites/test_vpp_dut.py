@@ -617,8 +617,9 @@ def _intact_in_order(received: list[bytes], frames: list[bytes]) -> list[int]:
 
 
 @pytest.mark.scenario("Z2")
-def test_z2_zero_copy_slave_jumbo_chains_at_full_rate(link_factory: LinkFactory,
-                                                      vpp: VppPeer) -> None:
+def test_z2_zero_copy_slave_jumbo_chains_at_full_rate(
+    link_factory: LinkFactory, vpp: VppPeer, request: pytest.FixtureRequest,
+) -> None:
     """Z2 (VPP-2091): 9000-byte frames, each a chain of 5 descriptors over VPP's 2048-byte
     buffers, sent as fast as we can into a zero-copy VPP slave and cross-connected back to us
     for 5 s with no flow control; VPP survives, what comes back is intact and in order, and
@@ -634,6 +635,7 @@ def test_z2_zero_copy_slave_jumbo_chains_at_full_rate(link_factory: LinkFactory,
     vpp.check_alive(f"{sent} chained 9000-byte frames at full rate")
     assert sent >= 1000, f"only {sent} frames sent in 5 s"
     seqs = _intact_in_order(received, frames)
+    request.node.user_properties.append(("z2_sent_received", (sent, len(seqs))))
     assert len(seqs) >= sent // 10, f"{len(seqs)} of {sent} came back"
     after = [make_frame(100_000 + seq, 9000) for seq in range(64)]
     assert link.exchange(after, batch=8) == after
@@ -641,7 +643,9 @@ def test_z2_zero_copy_slave_jumbo_chains_at_full_rate(link_factory: LinkFactory,
 
 
 @pytest.mark.scenario("Z3")
-def test_z3_zero_copy_refill_in_batches(link_factory: LinkFactory, vpp: VppPeer) -> None:
+def test_z3_zero_copy_refill_in_batches(
+    link_factory: LinkFactory, vpp: VppPeer, request: pytest.FixtureRequest,
+) -> None:
     """Z3 (node.c:984-1046): a zero-copy VPP slave posts its empty buffers on M2S only when
     at least 32 slots are free, rounded down to a multiple of 8: every advance of the M2S
     head our master sees (sampled while we send 6000 frames in bursts of 1..37) is a multiple
@@ -672,14 +676,16 @@ def test_z3_zero_copy_refill_in_batches(link_factory: LinkFactory, vpp: VppPeer)
         stop.set()
         sampler.join(2.0)
     steps = [(b - a) & 0xFFFF for a, b in itertools.pairwise(heads)]
+    request.node.user_properties.append(("z3_head_steps", sorted(set(steps))))
     assert len(steps) >= 10, f"VPP refilled only {len(steps)} times: {heads}"
     assert all(step >= 32 and step % 8 == 0 for step in steps), steps
     assert_alive(vpp, "Z3")
 
 
 @pytest.mark.scenario("Z4")
-def test_z4_zero_copy_slave_deleted_with_buffers_in_flight(link_factory: LinkFactory,
-                                                          vpp: VppPeer) -> None:
+def test_z4_zero_copy_slave_deleted_with_buffers_in_flight(
+    link_factory: LinkFactory, vpp: VppPeer, request: pytest.FixtureRequest,
+) -> None:
     """Z4 (memif_disconnect_free_zc_queue_buffer): a zero-copy VPP slave pair holds VPP
     buffers on our masters' rings (its posted M2S slots, and 64 frames it forwarded to us on
     S2M that we never read); deleting both VPP interfaces then frees them all (``show
@@ -696,6 +702,7 @@ def test_z4_zero_copy_slave_deleted_with_buffers_in_flight(link_factory: LinkFac
         s2m = leg.endpoint.interface.rx_queues[0].ring
         assert wait_for(lambda: (s2m.head - s2m.tail) & 0xFFFF == 64, 3.0), s2m  # noqa: B023
         held = used() - baseline
+        request.node.user_properties.append((f"z4_held_{cycle}", held))
         assert held >= 2 * link.endpoint.interface.tx_queues[0].ring.size + 64, held
         leg.delete_peer_interface()
         link.delete_peer_interface()
@@ -715,8 +722,9 @@ def test_z4_zero_copy_slave_deleted_with_buffers_in_flight(link_factory: LinkFac
 
 
 @pytest.mark.scenario("Z5")
-def test_z5_ip_mode_zero_copy_leaves_ethernet_headroom(link_factory: LinkFactory,
-                                                       vpp: VppPeer) -> None:
+def test_z5_ip_mode_zero_copy_leaves_ethernet_headroom(
+    link_factory: LinkFactory, vpp: VppPeer, request: pytest.FixtureRequest,
+) -> None:
     """Z5 (node.c:776-779, 999-1000): in IP mode a zero-copy VPP slave posts its M2S buffers
     14 bytes into the data area (room to prepend an Ethernet header) and 14 bytes shorter
     than in ethernet mode; an ICMP echo to VPP's address is answered in IP mode."""
@@ -731,7 +739,9 @@ def test_z5_ip_mode_zero_copy_leaves_ethernet_headroom(link_factory: LinkFactory
     assert set((eth_offsets % 64).tolist()) == {0}, "ethernet-mode buffers not line-aligned"
     assert set((ip_offsets % 64).tolist()) == {14}, sorted(set((ip_offsets % 64).tolist()))
     eth_lengths = set(posted["ethernet"]["length"].tolist())
-    assert set(posted["ip"]["length"].tolist()) == {length - 14 for length in eth_lengths}
+    ip_lengths = set(posted["ip"]["length"].tolist())
+    request.node.user_properties.append(("z5_lengths", (sorted(eth_lengths), sorted(ip_lengths))))
+    assert ip_lengths == {length - 14 for length in eth_lengths}
     request = bytes(IP(src="10.9.9.2", dst="10.9.9.1") / ICMP(id=0x5A35, seq=1)
                     / Raw(b"z5" * 30))
     ip.endpoint.send([request])
