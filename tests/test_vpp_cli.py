@@ -477,14 +477,14 @@ def test_other_builders() -> None:
 
 
 def test_show_buffers_rows_by_pool() -> None:
-    """``show buffers`` as vlib/buffer.c formats it (header, a pool, ``detail`` thread rows)."""
+    """``show buffers detail`` of VPP 26.06 (no hugepages): a pool row, then a thread row."""
     text = (
-        "Pool Name            Index NUMA  Size  Data Size  Total  Avail  Cached   Used  \n"
-        "default-numa-0         0     0   2496     2048    16384  14000    336    2048  \n"
-        "              thread   0                                          336    \n"
+        "Pool Name            Index NUMA  Size  Data Size  Total  Avail  Cached   Used  \r\n"
+        "default-numa-0         0     0   2304     2048    11956  11956     0       0   \r\n"
+        "              thread   0                                           0   \r\n"
     )
     assert vpp_cli.parse_show_buffers(text) == {"default-numa-0": vpp_cli.BufferPool(
-        name="default-numa-0", index=0, numa=0, size=2496, data_size=2048, total=16384,
-        available=14000, cached=336, used=2048)}
+        name="default-numa-0", index=0, numa=0, size=2304, data_size=2048, total=11956,
+        available=11956, cached=0, used=0)}
     with pytest.raises(vpp_cli.VppParseError):
         vpp_cli.parse_show_buffers("default-numa-0 0 0 x\n")
