@@ -381,6 +381,10 @@ def _reconnect(link: Link, cycle: int) -> None:
     assert _connected_again(link, connects, 15.0), f"no reconnect in cycle {cycle}"
     assert link.endpoint.details().counters.connects == connects + 1
     link.peer_interface.wait_up(5.0)
+    details = link.endpoint.details()
+    for queue in (*details.rx_queues, *details.tx_queues):  # fresh rings, nothing sent yet
+        assert (queue.tail, min(queue.head, queue.ring_size)) == (0, queue.head), (
+            f"cycle {cycle}: {queue}")
     if link.peer_name == "testpmd" and link.peer_role is Role.MASTER:
         link.peer_interface.start_forwarding()  # type: ignore[attr-defined]
 
@@ -391,8 +395,9 @@ def test_l9_reconnect_cycles_leave_no_stale_state(
     request: pytest.FixtureRequest,
 ) -> None:
     """L9: :data:`CYCLES` disconnect/reconnect cycles. Each one is a new handshake (our
-    connect counter goes up by exactly one) with fresh regions and rings: traffic passes
-    byte-exact after every one. The peer's process (where it is on this host) and ours hold
+    connect counter goes up by exactly one) with fresh regions and rings (every ring's
+    counters start again: tail 0, head at most the ring size), and traffic passes byte-exact
+    after every one. The peer's process (where it is on this host) and ours hold
     as many fds and mappings after the last cycle as after cycle :data:`WARM_UP`."""
     link = _open(link_factory, peer_name, peer_role, loop)
     _assert_traffic(link, 0)
