@@ -28,7 +28,7 @@ from memif_harness import EventLoop
 from memif_harness.memif.protocol.constants import Role
 from memif_harness.traffic.frames import arp_request, format_mac, parse_arp_reply, parse_mac
 from memif_harness_fixtures.links import Link, forward_or_skip, make_frame, our_endpoint, wait_for
-from memif_harness_fixtures.peers.base import InterfaceSpec, Peer, PeerError
+from memif_harness_fixtures.peers.base import InterfaceSpec, Peer, PeerError, PeerInterface
 
 LinkFactory = Callable[..., Link]
 
@@ -65,6 +65,8 @@ MAPPING_LEAK = {
 }
 #: L9: reconnect cycles, and the cycle after which fd and mapping counts must stay flat.
 CYCLES, WARM_UP = 7, 3
+#: L9 while the peer master forwards: reconnects.
+FORWARDING_CYCLES = 20
 
 
 @pytest.fixture
@@ -175,6 +177,15 @@ def _testpmd_may_crash(peer_name: str, what: str) -> Iterator[None]:
         raise
 
 
+def _create(request: pytest.FixtureRequest, peer: Peer, spec: InterfaceSpec) -> PeerInterface:
+    """``peer.create_interface(spec)``, deleted again after the test whatever happens (a
+    second delete, e.g. by :func:`_adopted`, does nothing)."""
+    iface = peer.create_interface(spec)
+    remove = getattr(peer, "remove_interface", None)
+    request.addfinalizer(lambda: remove(iface) if remove is not None else iface.delete())
+    return iface
+
+
 @contextlib.contextmanager
 def _adopted(link: Link) -> Iterator[Link]:
     """Tear ``link`` down at the end (links not made by ``link_factory``); on a failure, the
@@ -207,7 +218,7 @@ def test_l1_peer_slave_connects_when_our_master_appears(
     if retries is not None:
         peer.connect_timeout = 0  # type: ignore[attr-defined]
     try:
-        iface = peer.create_interface(spec)
+        iface = _create(request, peer, spec)
     finally:
         if retries is not None:
             peer.connect_timeout = retries  # type: ignore[attr-defined]
@@ -228,6 +239,7 @@ def test_l1_peer_slave_connects_when_our_master_appears(
 @pytest.mark.role("master")
 def test_l1_our_slave_connects_when_peer_master_appears(
     loop: EventLoop, peer: Peer, peer_role: Role, memif_socket_dir: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
     """L1 reversed (our retry): our slave tries for 2 s with no master (the socket file does
     not exist yet), then the peer's master appears and the link comes up within 5 s."""
@@ -237,7 +249,7 @@ def test_l1_our_slave_connects_when_peer_master_appears(
         time.sleep(2.0)
         assert not endpoint.connected
         assert endpoint.interface.local_reason != "", "no failed attempt recorded"
-        iface = peer.create_interface(spec)
+        iface = _create(request, peer, spec)
     except BaseException:
         endpoint.close()
         raise
@@ -292,20 +304,13 @@ def test_l2_peer_slave_reconnects_after_a_killed_master(
     new master of ours replaces the stale file and the slave reconnects by itself."""
     python_peer: Peer = request.getfixturevalue("python_peer")
     path = _socket(memif_socket_dir, "l2k")
-    first = python_peer.create_interface(InterfaceSpec(role=Role.MASTER, socket=path))
+    first = _create(request, python_peer, InterfaceSpec(role=Role.MASTER, socket=path))
     spec = InterfaceSpec(role=peer_role, socket=path)
-    try:
-        iface = peer.create_interface(spec)
-    except BaseException:
-        python_peer.remove_interface(first)  # type: ignore[attr-defined]
-        raise
-    try:
-        iface.wait_up(10.0)
-        os.kill(first.pid, signal.SIGKILL)  # type: ignore[attr-defined]
-        with _testpmd_may_crash(peer.name, "when its master was killed"):
-            assert wait_for(lambda: not iface.is_up(), 10.0), "peer slave still up"
-    finally:
-        python_peer.remove_interface(first)  # type: ignore[attr-defined]
+    iface = _create(request, peer, spec)
+    iface.wait_up(10.0)
+    os.kill(first.pid, signal.SIGKILL)  # type: ignore[attr-defined]
+    with _testpmd_may_crash(peer.name, "when its master was killed"):
+        assert wait_for(lambda: not iface.is_up(), 10.0), "peer slave still up"
     assert os.path.exists(path), "the killed master's socket file is gone"
     time.sleep(2.0)
     _xfail_if(request, NO_SLAVE_RECONNECT, peer.name)
@@ -421,11 +426,6 @@ def test_l9_reconnect_cycles_leave_no_stale_state(
             _xfail_if(request, MAPPING_LEAK, f"{who}-{peer_role.name.lower()}")
         (_, maps), (_, last_maps) = series[WARM_UP - 1], series[-1]
         assert last_maps <= maps, f"{who}: mappings grew from {maps} to {last_maps}: {series}"
-
-
-
-#: Disconnects while the peer master forwards.
-FORWARDING_CYCLES = 20
 
 
 @pytest.mark.scenario("L9")
