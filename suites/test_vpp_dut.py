@@ -10,15 +10,19 @@ on VPP 26.06 (release build, memif and ping plugins, no hugepages).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import socket
 import stat
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from scapy.layers.inet import ICMP, IP
+from scapy.packet import Raw
 
 from memif_harness import Endpoint, EventLoop, traffic
 from memif_harness.conformance.raw import RawConnection, Received, SlaveMemory
@@ -590,3 +594,157 @@ def test_q3_rx_mode_interrupt_waits_for_the_eventfd(vpp: VppPeer, scratch: Scrat
         finally:
             session.close()
     assert_alive(vpp, "Q3")
+
+
+# -- zero copy: VPP slaves against our masters ------------------------------------------------
+
+
+def _zero_copy_slave(link_factory: LinkFactory, **spec: Any) -> Link:
+    """A zero-copy VPP slave (the peer's default) and our master, connected."""
+    link = link_factory("vpp", role=Role.SLAVE, **spec)
+    assert link.peer_interface.dump().zero_copy  # type: ignore[attr-defined]
+    return link
+
+
+def _intact_in_order(received: list[bytes], frames: list[bytes]) -> list[int]:
+    """The sequence numbers of ``received``: each one of ``frames`` unchanged, none twice,
+    in the order sent."""
+    index = {frame: seq for seq, frame in enumerate(frames)}
+    seqs = [index.get(frame, -1) for frame in received]
+    assert -1 not in seqs, f"frame {seqs.index(-1)} of {len(received)} came back changed"
+    assert seqs == sorted(set(seqs)), "duplicated or reordered frames"
+    return seqs
+
+
+@pytest.mark.scenario("Z2")
+def test_z2_zero_copy_slave_jumbo_chains_at_full_rate(
+    link_factory: LinkFactory, vpp: VppPeer, request: pytest.FixtureRequest,
+) -> None:
+    """Z2 (VPP-2091): 20000 frames of 9000 bytes (at most 5 s of them), each a chain of 5
+    descriptors over VPP's 2048-byte buffers, sent as fast as we can into a zero-copy VPP
+    slave and cross-connected back to us with no flow control; VPP survives, what comes back
+    is intact and in order, and traffic passes byte-exact afterwards."""
+    link = _zero_copy_slave(link_factory)
+    leg = link.open_return_leg()
+    frames = [make_frame(seq, 9000) for seq in range(20_000)]
+    received: list[bytes] = []
+    sent = traffic.send_frames(link.endpoint, frames, burst=32, rx=leg.endpoint, rx_queues=[0],
+                               received=received, timeout=2.0,
+                               deadline=time.monotonic() + 5.0)
+    received += traffic.receive(leg.endpoint, sent - len(received), timeout=1.0)
+    vpp.check_alive(f"{sent} chained 9000-byte frames at full rate")
+    assert sent >= 1000, f"only {sent} frames sent in 5 s"
+    seqs = _intact_in_order(received, frames)
+    request.node.user_properties.append(("z2_sent_received", (sent, len(seqs))))
+    assert len(seqs) >= sent // 10, f"{len(seqs)} of {sent} came back"
+    after = [make_frame(100_000 + seq, 9000) for seq in range(64)]
+    assert link.exchange(after, batch=8) == after
+    assert_alive(vpp, "Z2")
+
+
+@pytest.mark.scenario("Z3")
+def test_z3_zero_copy_refill_in_batches(
+    link_factory: LinkFactory, vpp: VppPeer, request: pytest.FixtureRequest,
+) -> None:
+    """Z3 (node.c:984-1046): a zero-copy VPP slave posts its empty buffers on M2S only when
+    at least 32 slots are free, rounded down to a multiple of 8: every advance of the M2S
+    head our master sees (sampled while we send 6000 frames in bursts of 1..37) is a multiple
+    of 8 and at least 32, starting from a full ring."""
+    link = _zero_copy_slave(link_factory)
+    ring = link.endpoint.interface.tx_queues[0].ring
+    heads = [ring.head]
+    assert heads[0] == ring.size, f"the first refill posted {heads[0]} of {ring.size} slots"
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            head = ring.head
+            if head != heads[-1]:
+                heads.append(head)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        seq = 0
+        while seq < 6000:
+            count = 1 + seq % 37
+            link.endpoint.send([make_frame(seq + i, 60 + (seq + i) % 1000)
+                                for i in range(count)], timeout=2.0)
+            seq += count
+        wait_for(lambda: (ring.head - ring.tail) & 0xFFFF >= ring.size - 32, 2.0)
+    finally:
+        stop.set()
+        sampler.join(2.0)
+    steps = [(b - a) & 0xFFFF for a, b in itertools.pairwise(heads)]
+    request.node.user_properties.append(("z3_head_steps", sorted(set(steps))))
+    assert len(steps) >= 10, f"VPP refilled only {len(steps)} times: {heads}"
+    assert all(step >= 32 and step % 8 == 0 for step in steps), steps
+    assert_alive(vpp, "Z3")
+
+
+@pytest.mark.scenario("Z4")
+def test_z4_zero_copy_slave_deleted_with_buffers_in_flight(
+    link_factory: LinkFactory, vpp: VppPeer, request: pytest.FixtureRequest,
+) -> None:
+    """Z4 (memif_disconnect_free_zc_queue_buffer): a zero-copy VPP slave pair holds VPP
+    buffers on our masters' rings (its posted M2S slots, and 64 frames it forwarded to us on
+    S2M that we never read); deleting both VPP interfaces then frees them all (``show
+    buffers``' used count back where it was), three times over, VPP survives, and the next
+    connection passes traffic byte-exact."""
+    def used() -> int:
+        return sum(pool.used for pool in vpp.show_buffers().values())
+
+    baseline = used()
+    for cycle in range(3):
+        link = _zero_copy_slave(link_factory)
+        leg = link.open_return_leg()
+        link.endpoint.send([make_frame(cycle << 8 | i, 500) for i in range(64)])
+        s2m = leg.endpoint.interface.rx_queues[0].ring
+        assert wait_for(lambda: (s2m.head - s2m.tail) & 0xFFFF == 64, 3.0), s2m  # noqa: B023
+        held = used() - baseline
+        request.node.user_properties.append((f"z4_held_{cycle}", held))
+        assert held >= 2 * link.endpoint.interface.tx_queues[0].ring.size + 64, held
+        leg.delete_peer_interface()
+        link.delete_peer_interface()
+        for ours in (link.endpoint, leg.endpoint):
+            ours.wait_disconnected(5.0)
+            assert ours.interface.remote_reason == "interface deleted"
+        vpp.check_alive(f"deleting zero-copy slaves holding {held} buffers (cycle {cycle})")
+        assert wait_for(lambda: used() <= baseline + 32, 3.0), (
+            f"cycle {cycle}: {used() - baseline} of {held} buffers still used")
+        link.close()
+        leg.close()
+    link = _zero_copy_slave(link_factory)
+    link.forward("io")
+    frames = [make_frame(i, 60 + i * 13 % 1400) for i in range(128)]
+    assert link.exchange(frames) == frames
+    assert_alive(vpp, "Z4")
+
+
+@pytest.mark.scenario("Z5")
+def test_z5_ip_mode_zero_copy_leaves_ethernet_headroom(
+    link_factory: LinkFactory, vpp: VppPeer, request: pytest.FixtureRequest,
+) -> None:
+    """Z5 (node.c:776-779, 999-1000): in IP mode a zero-copy VPP slave posts its M2S buffers
+    14 bytes into the data area (room to prepend an Ethernet header) and 14 bytes shorter
+    than in ethernet mode; an ICMP echo to VPP's address is answered in IP mode."""
+    eth = _zero_copy_slave(link_factory)
+    ip = _zero_copy_slave(link_factory, mode=Mode.IP, ip="10.9.9.1/24")
+    posted = {}
+    for name, link in (("ethernet", eth), ("ip", ip)):
+        ring = link.endpoint.interface.tx_queues[0].ring
+        posted[name] = ring.desc[: ring.size]
+    eth_offsets = posted["ethernet"]["offset"].astype("int64")
+    ip_offsets = posted["ip"]["offset"].astype("int64")
+    assert set((eth_offsets % 64).tolist()) == {0}, "ethernet-mode buffers not line-aligned"
+    assert set((ip_offsets % 64).tolist()) == {14}, sorted(set((ip_offsets % 64).tolist()))
+    eth_lengths = set(posted["ethernet"]["length"].tolist())
+    ip_lengths = set(posted["ip"]["length"].tolist())
+    request.node.user_properties.append(("z5_lengths", (sorted(eth_lengths), sorted(ip_lengths))))
+    assert ip_lengths == {length - 14 for length in eth_lengths}
+    echo = bytes(IP(src="10.9.9.2", dst="10.9.9.1") / ICMP(id=0x5A35, seq=1) / Raw(b"z5" * 30))
+    ip.endpoint.send([echo])
+    replies = [IP(f) for f in ip.endpoint.recv(4, timeout=3.0)]
+    assert any(r.haslayer(ICMP) and r[ICMP].type == 0 and r[ICMP].id == 0x5A35
+               for r in replies), [r.summary() for r in replies]
+    assert_alive(vpp, "Z5")

@@ -474,3 +474,17 @@ def test_other_builders() -> None:
     assert vpp_cli.ping_cmd("192.168.1.2", 1, 1, size=3000, source="memif1/0") == (
         "ping 192.168.1.2 source memif1/0 size 3000 repeat 1 interval 1")
     assert vpp_cli.delete_socket_cmd(1) == "delete memif socket id 1"
+
+
+def test_show_buffers_rows_by_pool() -> None:
+    """``show buffers detail`` of VPP 26.06 (no hugepages): a pool row, then a thread row."""
+    text = (
+        "Pool Name            Index NUMA  Size  Data Size  Total  Avail  Cached   Used  \r\n"
+        "default-numa-0         0     0   2304     2048    11956  11956     0       0   \r\n"
+        "              thread   0                                           0   \r\n"
+    )
+    assert vpp_cli.parse_show_buffers(text) == {"default-numa-0": vpp_cli.BufferPool(
+        name="default-numa-0", index=0, numa=0, size=2304, data_size=2048, total=11956,
+        available=11956, cached=0, used=0)}
+    with pytest.raises(vpp_cli.VppParseError):
+        vpp_cli.parse_show_buffers("default-numa-0 0 0 x\n")

@@ -341,14 +341,20 @@ ELSEWHERE: dict[str, str] = {
     "I7": "suites/test_vpp_dut.py (test_memif's secret abc)",
     "I12": "suites/test_vpp_dut.py",
     "I13": "suites/test_vpp_dut.py",
+    "L1": "suites/test_lifecycle.py (a peer slave before our master, our slave before a peer "
+    "master)",
+    "L2": "suites/test_lifecycle.py (our master deleted or killed, the peer master restarted)",
     "L5": "suites/test_conformance.py, suites/test_wire_facts.py (the DISCONNECT's fields)",
     "L6": "suites/test_vpp_dut.py",
     "L7": "suites/test_vpp_dut.py",
     "L8": "suites/test_vpp_dut.py",
+    "L9": "suites/test_lifecycle.py (reconnect cycles: fresh rings, byte-exact traffic, flat "
+    "fd and mapping counts)",
     "D1": "suites/test_interop.py", "D2": "suites/test_interop.py",
     "D3": "suites/test_vpp_dut.py", "D4": "suites/test_vpp_dut.py",
     "D5": "suites/test_interop.py", "D12": "suites/test_vpp_dut.py",
-    "D13": "suites/test_interop.py", "Z1": "suites/test_vpp_dut.py",
+    "D13": "suites/test_interop.py",
+    **{f"Z{n}": "suites/test_vpp_dut.py" for n in range(1, 6)},
     "Q3": "suites/test_vpp_dut.py (a raw slave against VPP's rx modes)",
     **{f"S{n}": "suites/test_vpp_dut.py" for n in range(1, 13)},
 }
@@ -357,13 +363,6 @@ ELSEWHERE: dict[str, str] = {
 NOT_RUNNABLE: dict[str, str] = {
     "H9": "a 1.0 peer: protocol 1.0 is not implemented (issue 13)",
     "D15": "VPP's DMA path needs DMA hardware",
-    "L1": "a peer started after us: covered for testpmd by the peer's own start order only",
-    "L2": "peer restart: not yet a scenario",
-    "L9": "reconnect after regions freed: not yet a scenario",
-    "Z2": "zero-copy jumbo chains under load: not yet a scenario",
-    "Z3": "zero-copy refill batching: not yet a scenario",
-    "Z4": "zero-copy slave disconnect with buffers in flight: not yet a scenario",
-    "Z5": "IP-mode zero-copy headroom: not yet a scenario",
 }
 
 
