@@ -14,10 +14,12 @@ from .constants import (
     MAX_RINGS,
     NAME_SIZE,
     SECRET_SIZE,
+    VERSION,
     Mode,
     Role,
 )
 from .errors import LocalProtocolError
+from .versions import ProtocolVersion
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -30,6 +32,7 @@ class InterfaceConfig:
     (a memfd made without ``MFD_ALLOW_SEALING``, a regular file): the peer can then truncate
     one after we mapped it, and our next access to the lost pages ends the process with
     SIGBUS. Off by default; VPP, DPDK and libmemif regions are sealable.
+    ``protocol`` picks memif 1.0, 2.0 or whichever the peer speaks (:class:`ProtocolVersion`).
     """
 
     role: Role
@@ -45,6 +48,7 @@ class InterfaceConfig:
     instance_name: str = "memif-harness"
     cacheline: int = DEFAULT_CACHELINE
     allow_unsealed_regions: bool = False
+    protocol: ProtocolVersion = ProtocolVersion.V2
 
     def __post_init__(self) -> None:
         checks = [
@@ -75,3 +79,5 @@ class RunParams:
     num_m2s_rings: int
     log2_ring_size: int
     buffer_size: int
+    #: The wire version both sides speak (0x0200 or 0x0100).
+    version: int = VERSION
