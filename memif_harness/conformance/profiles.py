@@ -138,6 +138,10 @@ PROFILES: dict[str, dict[str, ProfileEntry]] = {
             "CONNECTED", _DPDK, "a second CONNECT is answered with CONNECTED again",
             deviation=True),
         "H7": _dpdk("Incompatible memif version"),
+        "H9-v1-master": _dpdk("Incompatible memif version"),
+        "H9-v1-cookie": ProfileEntry(
+            "closed", f"{_DPDK}; protocol.md A.8", "a ring with a wrong cookie is refused "
+            "without a DISCONNECT (it logs 'Wrong ring', rte_eth_memif.c:1345-1347)"),
         **{f"D6-{key}": ProfileEntry(
             "closed", _DPDK, f"a descriptor {what} closes the connection without a "
             "DISCONNECT (VPP drops and counts it)", deviation=True)

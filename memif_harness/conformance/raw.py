@@ -5,7 +5,8 @@ with any field values, or raw bytes of any size) with any fds, and reads what th
 test answers: the next message, a close, or nothing within a time. :class:`SlaveMemory` is a
 raw slave's copy-mode region, rings and eventfds, laid out like VPP's, with the
 shared-memory steps scenarios need (write descriptors, move head and tail, set flags).
-Nothing here validates: a raw peer says what the scenario tells it to.
+Nothing here validates: a raw peer says what the scenario tells it to. Either speaks protocol
+2.0 or 1.0 (``version``: the ADD_RING layout, the ring cookie, 32-byte descriptors; A.13).
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ import socket
 from collections.abc import Iterator, Sequence
 
 from ..memif.datapath.layout import CopyLayout
+from ..memif.datapath.layout_v1 import CopyLayoutV1
 from ..memif.datapath.ring import Ring
 from ..memif.datapath.shm import Region
 from ..memif.protocol import wire
-from ..memif.protocol.constants import MSG_SIZE, RingType
+from ..memif.protocol.constants import MSG_SIZE, VERSION, RingType
 from ..memif.protocol.errors import RemoteProtocolError
+from ..memif.protocol.versions import VERSION_V1
 
 __all__ = [
     "Answer",
@@ -39,12 +42,13 @@ __all__ = [
 @dataclasses.dataclass(frozen=True, slots=True)
 class Received:
     """A datagram from the peer: its bytes, the message (None if it does not parse) and how
-    many fds came with it (they are closed on receipt)."""
+    many fds came with it (closed on receipt, unless asked to keep them: ``kept``)."""
 
     data: bytes
     message: wire.Message | None
     fds: int
     error: str = ""
+    kept: tuple[int, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -65,10 +69,12 @@ Answer = Received | Closed | Silence
 
 
 class RawConnection:
-    """One SOCK_SEQPACKET control connection, ours to misuse."""
+    """One SOCK_SEQPACKET control connection, ours to misuse; messages are packed and parsed
+    in protocol ``version``."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, version: int = VERSION) -> None:
         self.sock = sock
+        self.version = version
 
     @classmethod
     def connect(cls, path: str, timeout: float = 3.0) -> RawConnection:
@@ -84,14 +90,15 @@ class RawConnection:
 
     def send(self, msg: wire.Message | bytes, fds: Sequence[int] = ()) -> None:
         """One datagram: ``msg`` packed (or the bytes as they are), ``fds`` in SCM_RIGHTS."""
-        data = msg if isinstance(msg, bytes) else wire.pack(msg)
+        data = msg if isinstance(msg, bytes) else wire.pack(msg, self.version)
         if fds:
             socket.send_fds(self.sock, [data], list(fds))
         else:
             self.sock.send(data)
 
-    def receive(self, timeout: float = 3.0) -> Answer:
-        """The next datagram, a close, or silence after ``timeout`` seconds."""
+    def receive(self, timeout: float = 3.0, *, keep_fds: bool = False) -> Answer:
+        """The next datagram, a close, or silence after ``timeout`` seconds; ``keep_fds``:
+        the fds that came with it are the caller's (``Received.kept``)."""
         ready, _, _ = select.select([self.sock], [], [], timeout)
         if not ready:
             return Silence(timeout)
@@ -99,14 +106,16 @@ class RawConnection:
             data, fds, _flags, _addr = socket.recv_fds(self.sock, 4 * MSG_SIZE, 16)
         except ConnectionResetError:
             return Closed("reset")
-        for fd in fds:
-            os.close(fd)
+        if not keep_fds or not data:
+            for fd in fds:
+                os.close(fd)
         if not data:
             return Closed()
+        kept = tuple(fds) if keep_fds else ()
         try:
-            return Received(data, wire.parse(data), len(fds))
+            return Received(data, wire.parse(data, self.version), len(fds), kept=kept)
         except RemoteProtocolError as exc:
-            return Received(data, None, len(fds), exc.reason)
+            return Received(data, None, len(fds), exc.reason, kept)
 
     def close(self) -> None:
         self.sock.close()
@@ -152,19 +161,22 @@ def fd_of_kind(kind: str) -> int:
 
 
 class SlaveMemory:
-    """A raw slave's copy-mode region, rings and eventfds, laid out like VPP's."""
+    """A raw slave's copy-mode region, rings and eventfds, laid out like VPP's (in protocol
+    1.0 like VPP 1.0's, every descriptor given its buffer; 64ebb5ff133 memif.c:263-322)."""
 
     def __init__(self, n_s2m: int = 1, n_m2s: int = 1, log2: int = 10,
-                 bsize: int = 2048) -> None:
-        self.layout = CopyLayout(n_s2m=n_s2m, n_m2s=n_m2s, log2_ring_size=log2,
-                                 buffer_size=bsize)
+                 bsize: int = 2048, version: int = VERSION) -> None:
+        cls = CopyLayoutV1 if version == VERSION_V1 else CopyLayout
+        self.layout = cls(n_s2m=n_s2m, n_m2s=n_m2s, log2_ring_size=log2, buffer_size=bsize)
         self.region = Region.create(self.layout.size)
         self.rings: dict[tuple[RingType, int], Ring] = {}
         self.efds: dict[tuple[RingType, int], int] = {}
         for kind, count in ((RingType.S2M, n_s2m), (RingType.M2S, n_m2s)):
             for i in range(count):
-                ring = Ring(self.region, self.layout.ring_offset(kind, i), log2)
+                ring = Ring(self.region, self.layout.ring_offset(kind, i), log2, version=version)
                 ring.init()
+                if isinstance(self.layout, CopyLayoutV1):
+                    self.layout.assign_buffers(ring.desc, kind, i)
                 self.rings[kind, i] = ring
                 self.efds[kind, i] = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
 

@@ -16,7 +16,13 @@ Steps, for a peer that is master (the raw peer is the slave; HELLO has been read
 and, once connected, the shared-memory steps :class:`Post` (descriptors at the S2M head, with
 any field values, then the interrupt) and :class:`SetRing` (a ring's cookie, flags, head or
 tail set to any value); for a peer that is slave (the raw peer listens and has accepted it):
-:class:`Send` (typically a HELLO).
+:class:`Send` (typically a HELLO), then :class:`Serve` (the good master's side of the rest).
+
+A scenario's raw peer speaks ``raw_version`` (2.0 or 1.0, protocol.md A.13); a raw slave with
+``obey_hello`` first checks the HELLO's version range, as real slaves do, and refuses it with
+``incompatible protocol version`` when its version is outside. ``expect`` is the reference
+for a peer that speaks 2.0, ``expect_v1`` for one that speaks only 1.0 (None: the scenario
+needs a 2.0 peer).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import dataclasses
 from typing import Literal
 
 from ..memif.protocol import wire
-from ..memif.protocol.constants import Mode, RingType, Role
+from ..memif.protocol.constants import VERSION, Mode, RingType, Role
 
 __all__ = [
     "Accept",
@@ -37,6 +43,7 @@ __all__ = [
     "Refuse",
     "Scenario",
     "Send",
+    "Serve",
     "SetRing",
     "Stage",
     "Step",
@@ -91,7 +98,15 @@ class SetRing:
     kick: bool = False
 
 
-Step = Handshake | Send | Post | SetRing
+@dataclasses.dataclass(frozen=True, slots=True)
+class Serve:
+    """The raw master serves the peer slave's handshake as a good master of its version
+    would: ACK for INIT (of that version), ADD_REGION and ADD_RING, then on CONNECT map the
+    regions, check every ring's cookie and answer CONNECTED (or DISCONNECT with VPP's
+    reason: ``unsupported version``, ``wrong cookie on tx ring N``)."""
+
+
+Step = Handshake | Send | Post | SetRing | Serve
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -141,6 +156,9 @@ class Scenario:
     steps: tuple[Step, ...]
     expect: Expectation
     peer: PeerConfig = PeerConfig()
+    raw_version: int = VERSION
+    obey_hello: bool = False
+    expect_v1: Expectation | None = None
 
     @property
     def name(self) -> str:
