@@ -416,6 +416,7 @@ def run(scenario: Scenario, target: Target, workdir: str,
             try:
                 raw, hello = _connect_for_hello(path, 15.0, version)
                 observed, said = _play(scenario, raw, hello)
+                died = _died(target)
             finally:
                 iface.close()
         else:
@@ -423,13 +424,14 @@ def run(scenario: Scenario, target: Target, workdir: str,
                 iface = target.open(Role.SLAVE, path, scenario.peer)
                 try:
                     observed, said = _play(scenario, _accept(server, 15.0, version))
+                    died = _died(target)
                 finally:
                     iface.close()
     except SetupError as exc:
         return Result(scenario.name, target.implementation, Outcome.FAIL, "setup failed",
                       str(exc), target.logs())
-    time.sleep(0.1)  # a crash takes a moment to show
-    broken = "the peer died" if not target.alive() else _serves(target, scenario, path + ".good")
+    died = died or _died(target)
+    broken = "the peer died" if died else _serves(target, scenario, path + ".good")
     if broken:
         deadline = time.monotonic() + 5.0  # one on its way down (a core dump takes time)
         while target.alive() and time.monotonic() < deadline:
@@ -444,6 +446,13 @@ def run(scenario: Scenario, target: Target, workdir: str,
     outcome, detail = judge(observed, scenario, entry, expect)
     return Result(scenario.name, target.implementation, outcome, observed, detail,
                   raw_said=said)
+
+
+def _died(target: Target) -> bool:
+    """Whether the peer died; asked before and after its interface is removed (a peer that
+    runs a process per interface loses the evidence with it)."""
+    time.sleep(0.1)  # a crash takes a moment to show
+    return not target.alive()
 
 
 def _serves(target: Target, scenario: Scenario, path: str) -> str:

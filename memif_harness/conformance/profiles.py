@@ -38,6 +38,8 @@ _VPP = "VPP 26.06 (release build, memif + ping plugins) as a local binary and in
 _DPDK = "DPDK 22.11.11 testpmd (Debian), net_memif, socket-abstract=no"
 _OURS = "memif-harness (this implementation), README 'where we differ from VPP on purpose'"
 _LIBMEMIF = "libmemif 4.0 (FDio/vpp v26.06 extras/libmemif), its icmp_responder example"
+_LIBMEMIF1 = ("libmemif 1.0 (FDio/vpp 64ebb5ff133 extras/libmemif, debug build), its icmpr and "
+              "icmpr-epoll examples")
 
 
 def _worded(observed: str, source: str) -> ProfileEntry:
@@ -119,6 +121,27 @@ PROFILES: dict[str, dict[str, ProfileEntry]] = {
            for key, what in (("D6-region-out-of-range", "a descriptor in a region never given"),
                              ("D6-u32-overflow", "a descriptor whose offset + length overflows"),
                              ("D7", "a head advanced past the ring"))},
+    },
+    "libmemif1": {
+        **{key: ProfileEntry(
+            BROKEN, _LIBMEMIF1, "the master segfaults (SIGSEGV at address 0x108) when a slave "
+            "refuses its HELLO with a DISCONNECT: before INIT the connection has no interface "
+            "and memif_msg_receive_disconnect writes through NULL (socket.c:617-624)",
+            deviation=True)
+           for key in ("H9-v2-slave", "H9-v1-cookie")},
+        **{key: ProfileEntry(
+            BROKEN, _LIBMEMIF1, f"{what}, then the master segfaults (SIGSEGV at address 0x88 "
+            "in libmemif.so) as the connection ends before CONNECT", deviation=True)
+           for key, what in (("H8-version-1.0", "a 1.0 INIT is ACKed"),
+                             ("H9-v2-cookie", "a ring without the 1.0 cookie is refused "
+                              "('interface deleted')"))},
+        **{key: ProfileEntry(
+            "DISCONNECT 'interface deleted', then closed", _LIBMEMIF1,
+            f"{what} is refused, but every error ends the connection through "
+            "memif_disconnect_internal, which says 'interface deleted' (main.c:965-982)",
+            deviation=True)
+        for key, what in (("H7-hello-min-2.1", "a HELLO without 1.0"),
+                          ("H9-v2-master", "a 2.0 master's HELLO"))},
     },
     "testpmd": {
         "H4-129-first": ProfileEntry(
