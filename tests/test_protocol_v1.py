@@ -458,3 +458,17 @@ def test_pair_across_the_boundary_is_refused_at_hello(
         good.wait_connected(5)
         good.send([b"alive" * 20])
         assert master.recv(1, timeout=2) == [b"alive" * 20]
+
+
+def test_a_1_0_ring_the_peer_places_outside_its_region_is_refused() -> None:
+    """ADD_RING offsets are u64 in 1.0: one past the region is the peer's error."""
+    with Region.create(4096) as region:
+        with pytest.raises(RemoteProtocolError, match="beyond region"):
+            Ring.locate(region, 2**40, 4, version=VERSION_V1)
+        with pytest.raises(RemoteProtocolError, match="beyond region"):
+            Ring.locate(region, 4096 - 400, 4, version=VERSION_V1)  # 2.0's 384 bytes would fit
+
+
+def test_config_takes_only_a_protocol_version() -> None:
+    with pytest.raises(LocalProtocolError, match="ProtocolVersion"):
+        InterfaceConfig(role=Role.SLAVE, socket="/x", protocol=1)  # type: ignore[arg-type]

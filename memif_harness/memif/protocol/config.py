@@ -65,6 +65,10 @@ class InterfaceConfig:
             (len(self.instance_name.encode()) < NAME_SIZE, "instance_name is too long"),
             (self.cacheline in (64, 128), "cacheline must be 64 or 128"),
             (bool(self.socket), "socket must not be empty"),
+            (
+                isinstance(self.protocol, ProtocolVersion),
+                "protocol must be a ProtocolVersion (ProtocolVersion.of(1), .of('auto'))",
+            ),
         ]
         for ok, message in checks:
             if not ok:
