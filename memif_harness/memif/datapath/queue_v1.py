@@ -170,12 +170,18 @@ class TxQueueV1(_QueueV1):
             return np.minimum(capacity, ETHERNET_MAX_DESC_LEN)
         return capacity
 
-    def _plan(self, lengths: Sequence[int], free: int) -> tuple[list[int], int]:
-        """Descriptors per frame for the leading frames that fit in the next ``free`` slots
-        after the pending ones, and how many leading frames can never fit (dropped)."""
-        start = self._head + len(self._pending)
-        slots = self._slots(start, free)
-        capacity = self._capacity(self._buffers(slots)[2]).tolist() if free else []
+    def _next_buffers(self, free: int) -> tuple[_I64, _I64, _I64, _I64]:
+        """Slots, regions, offsets and capacities of the next ``free`` slots after the
+        pending ones, read and validated once."""
+        slots = self._slots(self._head + len(self._pending), free)
+        region, offset, capacity = self._buffers(slots)
+        return slots, region, offset, self._capacity(capacity)
+
+    def _plan(self, lengths: Sequence[int], capacities: _I64) -> tuple[list[int], int]:
+        """Descriptors per frame for the leading frames that fit in buffers of
+        ``capacities``, and how many leading frames can never fit (dropped)."""
+        capacity = capacities.tolist()
+        free = len(capacity)
         smallest = min(capacity, default=self.buffer_size)
         plan: list[int] = []
         dropped = used = 0
@@ -203,16 +209,15 @@ class TxQueueV1(_QueueV1):
             return 0
         if any(len(f) == 0 for f in frames):
             raise LocalProtocolError("cannot send an empty frame")
-        plan, dropped = self._plan([len(f) for f in frames], self.free())
+        slots, region, offset, capacity = self._next_buffers(self.free())
+        plan, dropped = self._plan([len(f) for f in frames], capacity)
         self.stats.oversize += dropped
         placed = frames[dropped : dropped + len(plan)]
         if len(plan) + dropped < len(frames):
             self.stats.ring_full += 1
         if not plan:
             return dropped
-        slots = self._slots(self._head, sum(plan))
-        region, offset, capacity = self._buffers(slots)
-        capacity = self._capacity(capacity)
+        slots = slots[: sum(plan)]
         lengths = np.zeros(slots.size, dtype=np.int64)
         flags = np.zeros(slots.size, dtype=np.int64)
         n = 0
@@ -237,13 +242,10 @@ class TxQueueV1(_QueueV1):
         ``memif_buffer_alloc``, main.c:1340-1462); publish with :meth:`commit`."""
         if count <= 0 or size < 0:
             raise LocalProtocolError(f"bad alloc({count}, {size})")
-        free = max(0, self.free() - len(self._pending))
-        plan, dropped = self._plan([max(size, 1)] * count, free)
+        _, region, offset, capacity = self._next_buffers(max(0, self.free() - len(self._pending)))
+        plan, dropped = self._plan([max(size, 1)] * count, capacity)
         if dropped:
             raise LocalProtocolError(f"a {size}-byte packet can never fit ring {self.name}")
-        slots = self._slots(self._head + len(self._pending), sum(plan))
-        region, offset, capacity = self._buffers(slots)
-        capacity = self._capacity(capacity)
         buffers: list[TxBuffer] = []
         n = 0
         for need in plan:
