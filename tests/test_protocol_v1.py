@@ -472,3 +472,22 @@ def test_a_1_0_ring_the_peer_places_outside_its_region_is_refused() -> None:
 def test_config_takes_only_a_protocol_version() -> None:
     with pytest.raises(LocalProtocolError, match="ProtocolVersion"):
         InterfaceConfig(role=Role.SLAVE, socket="/x", protocol=1)  # type: ignore[arg-type]
+
+
+def test_a_socket_whose_interfaces_disagree(tmp_path: pathlib.Path) -> None:
+    """HELLO advertises the union (1.0..2.0); INIT is checked against the interface it names,
+    so each slave reaches the master of its own version and a mismatch is refused."""
+    sock = str(tmp_path / "mixed.sock")
+    with EventLoop(reconnect_period=0.1) as loop:
+        old = Endpoint("master", sock, loop=loop, id=0, protocol=1)
+        new = Endpoint("master", sock, loop=loop, id=1, protocol=2)
+        wrong = Endpoint("slave", sock, loop=loop, id=0, protocol=2)
+        with pytest.raises(TimeoutError, match="unsupported version"):
+            wrong.wait_connected(0.5)
+        wrong.close()
+        for master, version in ((old, 1), (new, 2)):
+            slave = Endpoint("slave", sock, loop=loop, id=master.config.id, protocol=version)
+            slave.wait_connected(5)
+            assert slave.interface.version == version << 8
+            slave.send([b"v%d" % version * 30])
+            assert master.recv(1, timeout=2) == [b"v%d" % version * 30]

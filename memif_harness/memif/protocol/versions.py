@@ -11,7 +11,8 @@ numbers and every other message layout are those of 2.0.
 * a slave answers HELLO with the highest version both sides speak (2.0 before 1.0);
 * a master cannot know before INIT, so it advertises ``1.0..2.0`` in HELLO and speaks what
   the slave's INIT names. On a socket whose interfaces disagree, HELLO advertises the union
-  and INIT is checked against the interface it asks for.
+  and INIT is checked against the interface it asks for (so an ``AUTO`` slave, which picks
+  2.0 from that range, is refused by a 1.0-only interface: pin the slave to 1).
 """
 
 from __future__ import annotations
