@@ -53,7 +53,8 @@ def test_a_1_0_master_channel_survives_any_input(script: list[tuple[bytes, int]]
             try:
                 events = channel.receive(data, fds)
             except RemoteProtocolError as exc:
-                assert exc.reason and channel.state.value == "closed"
+                assert exc.reason
+                assert channel.state.value == "closed"
                 break
             handed += [fd for e in events if isinstance(e, ConnectRequested)
                        for _, fd in (*e.regions, *e.rings)]

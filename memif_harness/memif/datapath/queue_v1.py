@@ -25,6 +25,7 @@ comes up (libmemif main.c:1184, 1202): frames sent in that instant are lost, as 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -52,20 +53,29 @@ _I64 = npt.NDArray[np.int64]
 
 
 class _QueueV1:
-    """What both directions share: the ring, regions, index checks, buffer lookup."""
+    """What both directions share: the ring, regions, index checks, buffer lookup.
+
+    Built like :class:`~memif_harness.memif.datapath.queue.TxQueue`: our ``role``, the
+    :class:`Ring`, every region by number, the ring ``index``, the slave's
+    :class:`CopyLayoutV1` (``None`` on the master), the interface ``mode`` and the ring's
+    ``eventfd``.
+    """
+
+    #: Our transmit side (we write ``head``) or our receive side (we write ``tail``).
+    TRANSMIT: ClassVar[bool]
 
     def __init__(
         self,
-        ring_type: RingType,
         role: Role,
         ring: Ring,
         regions: Sequence[Region],
         *,
-        index: int,
-        layout: CopyLayoutV1 | None,
-        mode: Mode,
-        eventfd: int | None,
+        index: int = 0,
+        layout: CopyLayoutV1 | None = None,
+        mode: Mode = Mode.ETHERNET,
+        eventfd: int | None = None,
     ) -> None:
+        ring_type = RingType.S2M if (role is Role.SLAVE) == self.TRANSMIT else RingType.M2S
         if not regions:
             raise LocalProtocolError("a queue needs at least one region")
         if ring.version != VERSION_V1:
@@ -93,6 +103,10 @@ class _QueueV1:
             self.buffer_size = layout.buffer_size
         elif layout is not None:
             raise LocalProtocolError("only a slave queue has a CopyLayoutV1")
+        self._start()
+
+    def _start(self) -> None:
+        """Zero the index we own (nothing is taken from memory written before the link)."""
 
     def _slots(self, start: int, count: int) -> _I64:
         return (start + np.arange(count, dtype=np.int64)) & self.ring.mask
@@ -134,29 +148,15 @@ class _QueueV1:
 
 
 class TxQueueV1(_QueueV1):
-    """Our transmit side: S2M as slave, M2S as master; we write ``head``.
-
-    Built like :class:`~memif_harness.memif.datapath.queue.TxQueue` (with a
-    :class:`CopyLayoutV1`); the same ``send`` / ``alloc`` / ``commit`` / ``notify``.
+    """Our transmit side: S2M as slave, M2S as master; we write ``head``. The same ``send`` /
+    ``alloc`` / ``commit`` / ``notify`` as :class:`~memif_harness.memif.datapath.queue.TxQueue`.
     """
 
-    def __init__(
-        self,
-        role: Role,
-        ring: Ring,
-        regions: Sequence[Region],
-        *,
-        index: int = 0,
-        layout: CopyLayoutV1 | None = None,
-        mode: Mode = Mode.ETHERNET,
-        eventfd: int | None = None,
-    ) -> None:
-        ring_type = RingType.S2M if role is Role.SLAVE else RingType.M2S
-        super().__init__(
-            ring_type, role, ring, regions, index=index, layout=layout, mode=mode, eventfd=eventfd
-        )
+    TRANSMIT = True
+
+    def _start(self) -> None:
         self._head = 0
-        ring.head = 0
+        self.ring.head = 0
         self._pending: list[TxBuffer] = []
 
     def free(self) -> int:
@@ -304,25 +304,13 @@ class RxQueueV1(_QueueV1):
     buffers are fixed) and ``release`` takes no headroom.
     """
 
-    def __init__(
-        self,
-        role: Role,
-        ring: Ring,
-        regions: Sequence[Region],
-        *,
-        index: int = 0,
-        layout: CopyLayoutV1 | None = None,
-        mode: Mode = Mode.ETHERNET,
-        eventfd: int | None = None,
-    ) -> None:
-        ring_type = RingType.M2S if role is Role.SLAVE else RingType.S2M
-        super().__init__(
-            ring_type, role, ring, regions, index=index, layout=layout, mode=mode, eventfd=eventfd
-        )
+    TRANSMIT = False
+
+    def _start(self) -> None:
         self.rx_mode = RxMode.INTERRUPT
         #: Indices (masked): read up to, released up to (= our tail).
         self._read = self._released = 0
-        ring.tail = 0
+        self.ring.tail = 0
         #: Descriptors of each frame handed out and not yet released.
         self._held: list[int] = []
 
