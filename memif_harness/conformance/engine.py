@@ -34,7 +34,16 @@ from ..memif.protocol.errors import MemifError
 from ..memif.protocol.versions import ProtocolVersion, version_name
 from ..memif.runtime.endpoint import Endpoint
 from .profiles import BROKEN, ProfileEntry, lookup
-from .raw import Closed, RawConnection, Received, Silence, SlaveMemory, fd_of_kind, listener
+from .raw import (
+    Answer,
+    Closed,
+    RawConnection,
+    Received,
+    Silence,
+    SlaveMemory,
+    fd_of_kind,
+    listener,
+)
 from .scenario import (
     STAGES,
     Expectation,
@@ -127,7 +136,11 @@ def describe(answer: Received | Closed | Silence) -> str:
 
 def observe(raw: RawConnection, timeout: float = 2.0) -> str:
     """The peer's reaction: after a DISCONNECT, whether it also closed."""
-    answer = raw.receive(timeout)
+    return observe_after(raw, raw.receive(timeout), timeout)
+
+
+def observe_after(raw: RawConnection, answer: Answer, timeout: float = 2.0) -> str:
+    """:func:`observe` for an answer already read."""
     text = describe(answer)
     if isinstance(answer, Received) and isinstance(answer.message, wire.Disconnect):
         after = raw.receive(timeout)
@@ -259,6 +272,8 @@ class _Session:
             msg = answer.message if isinstance(answer, Received) else None
             fds = list(answer.kept) if isinstance(answer, Received) else []
             if isinstance(msg, wire.Init) and msg.version != self.raw.version:
+                for fd in fds:
+                    os.close(fd)
                 self.said = "closed at INIT 'unsupported version' (VPP sends nothing)"
                 return f"{describe(answer)} {version_name(msg.version)}"
             if isinstance(msg, wire.AddRegion) and len(fds) == 1:
@@ -302,15 +317,6 @@ class _Session:
         for fd in self._extra_fds:
             with contextlib.suppress(OSError):
                 os.close(fd)
-
-
-def observe_after(raw: RawConnection, answer: Received | Closed | Silence) -> str:
-    """:func:`observe` for an answer already read."""
-    text = describe(answer)
-    if isinstance(answer, Received) and isinstance(answer.message, wire.Disconnect):
-        after = raw.receive(2.0)
-        text += ", then closed" if isinstance(after, Closed) else f", then {describe(after)}"
-    return text
 
 
 def _connect_for_hello(path: str, timeout: float,
