@@ -18,8 +18,9 @@ Written from FDio/vpp 64ebb5ff133 (VPP's plugin and extras/libmemif of the same 
 Everything the peer controls (its index, the descriptors it wrote, and on the master the
 buffers the slave assigned) is read once and validated before use; a violation raises
 :class:`RemoteProtocolError`. The public methods are those of :mod:`.queue`, so the runtime
-drives either version the same way. A 1.0 peer may reset both indices to 0 when its own link
-comes up (libmemif main.c:1184, 1202): frames sent in that instant are lost, as with 1.0.
+drives either version the same way. A 1.0 peer resets both indices to 0 when its own link
+comes up (libmemif main.c:1184, 1202), after ours: a frame we sent in that instant stays in
+its slot and is seen once our next one moves ``head`` past it again.
 """
 
 from __future__ import annotations
