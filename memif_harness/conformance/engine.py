@@ -443,7 +443,8 @@ def run(scenario: Scenario, target: Target, workdir: str,
         while target.alive() and time.monotonic() < deadline:
             time.sleep(0.1)
         why = broken if target.alive() else "the peer died"
-        if entry is not None and entry.observed == BROKEN:
+        if entry is not None and (entry.observed == BROKEN or
+                                  (entry.may_break and observed == entry.observed)):
             return Result(scenario.name, target.implementation, Outcome.DEVIATION,
                           f"{observed}; {why}", f"{entry.note} ({entry.source})", target.logs(),
                           broken=True, raw_said=said)
