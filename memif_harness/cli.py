@@ -42,6 +42,7 @@ from .memif.protocol.constants import (
     Role,
 )
 from .memif.protocol.errors import MemifError
+from .memif.protocol.versions import ProtocolVersion
 from .report import command as report_command
 from .traffic.frames import format_mac, parse_mac
 
@@ -154,6 +155,14 @@ def _add_link(parser: argparse.ArgumentParser, *, queues: bool = True) -> None:
     parser.add_argument("--id", type=int, default=0, help="interface id (default 0)")
     parser.add_argument("--secret", default="", help="shared secret (default none)")
     parser.add_argument("--mode", choices=["ethernet", "ip"], default="ethernet")
+    parser.add_argument(
+        "--protocol",
+        type=ProtocolVersion.of,
+        choices=list(ProtocolVersion),
+        default=ProtocolVersion.V2,
+        metavar="{1,2,auto}",
+        help="memif protocol version: 2 (default), 1 (memif 1.0 of 2017) or auto (the peer's)",
+    )
     if queues:
         parser.add_argument("--queues", type=queue_count, default=1, help="queue pairs (1..255)")
     _add_ring_size(parser)
@@ -365,6 +374,7 @@ def cmd_responder(args: argparse.Namespace) -> int:
         threads=args.threads,
         allow_unsealed_regions=args.allow_unsealed_regions,
         handshake_timeout=args.handshake_timeout or None,
+        protocol=args.protocol,
     )
     try:
         responder = Responder(config, log=say)
@@ -400,6 +410,7 @@ def _link(args: argparse.Namespace) -> LinkConfig:
         connect_timeout=args.connect_timeout,
         allow_unsealed_regions=args.allow_unsealed_regions,
         handshake_timeout=args.handshake_timeout or None,
+        protocol=args.protocol,
     )
 
 

@@ -92,3 +92,31 @@ def test_judge_by_a_profile_entry() -> None:
     assert engine.judge("closed", scenario, worded)[0] is engine.Outcome.FAIL
     deviation = ProfileEntry("ACK", "run", "accepts", deviation=True)
     assert engine.judge("ACK", scenario, deviation)[0] is engine.Outcome.DEVIATION
+
+
+class _V1Target:
+    """A labelled stand-in target that speaks 1.0; never opened (the scenario is skipped)."""
+
+    implementation = "stand-in"
+    protocol_version = 0x0100
+
+    def open(self, role: Role, socket: str, config: object) -> None:
+        raise AssertionError("a 2.0 scenario must not be run against a 1.0 target")
+
+    def alive(self) -> bool:
+        return True
+
+    def logs(self) -> dict[str, str]:
+        return {}
+
+
+def test_a_1_0_target_is_judged_by_expect_v1_or_skipped(tmp_path: Path) -> None:
+    boundary = {s.id for s in SCENARIOS if s.expect_v1 is not None}
+    assert boundary == {"H7", "H8", "H9"}
+    two_only = next(s for s in SCENARIOS if s.name == "I2-unknown-id")
+    result = engine.run(two_only, _V1Target(), str(tmp_path))  # type: ignore[arg-type]
+    assert result.outcome is engine.Outcome.NOT_APPLICABLE
+    assert "speaks 1.0" in result.detail
+    hello = next(s for s in SCENARIOS if s.name == "H7-hello-max-1.0")
+    assert engine.judge("INIT", hello, None, hello.expect_v1)[0] is engine.Outcome.PASS
+    assert engine.judge("INIT", hello, None)[0] is engine.Outcome.FAIL

@@ -85,12 +85,12 @@ def test_parametrisation_ids_and_peer_selection(pytester: pytest.Pytester) -> No
     ids = [line for line in result.stdout.lines if "::" in line]
     links = [i.split("[", 1)[1].rstrip("]") for i in ids if "::test_link[" in i]
     assert links == [
-        f"{p}-peer_{r}" for p in ("python", "testpmd", "vpp", "libmemif")
+        f"{p}-peer_{r}" for p in ("python", "testpmd", "vpp", "libmemif", "libmemif1")
         for r in ("master", "slave")
     ]
     assert next(i for i in ids if "test_name_only" in i).endswith("[python]")
     assert all(i.endswith("-peer_master]") for i in ids if "test_master_only" in i)
-    assert len([i for i in ids if "test_master_only" in i]) == 4
+    assert len([i for i in ids if "test_master_only" in i]) == 5
 
     result = _run(pytester, "--collect-only", "-q", "--peer", "testpmd,python", "--peer", "vpp")
     assert sum("::test_link[" in line for line in result.stdout.lines) == 6

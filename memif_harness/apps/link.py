@@ -11,6 +11,7 @@ from ..memif.protocol.constants import (
     DEFAULT_LOG2_RING_SIZE,
 )
 from ..memif.protocol.errors import MemifError
+from ..memif.protocol.versions import ProtocolVersion
 from ..memif.runtime.endpoint import Endpoint
 from .output import say
 
@@ -30,6 +31,7 @@ class LinkConfig:
     connect_timeout: float = 5.0
     allow_unsealed_regions: bool = False
     handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT
+    protocol: ProtocolVersion = ProtocolVersion.V2
 
     def endpoint(self) -> Endpoint:
         """A new endpoint on this link (it connects in the background)."""
@@ -46,6 +48,7 @@ class LinkConfig:
             name="memif-harness",
             allow_unsealed_regions=self.allow_unsealed_regions,
             handshake_timeout=self.handshake_timeout,
+            protocol=self.protocol,
         )
 
     def connect(self, endpoint: Endpoint, what: str) -> bool:

@@ -48,6 +48,7 @@ from ..memif.protocol.constants import (
     RxMode,
 )
 from ..memif.protocol.errors import ErrorCode, MemifError, RemoteProtocolError
+from ..memif.protocol.versions import ProtocolVersion
 from ..memif.runtime.interface import Interface, ack_queue_interrupt, send_retrying
 from ..memif.runtime.memif import (
     FD_EVENT_DEL,
@@ -197,6 +198,7 @@ class ResponderConfig:
     allow_unsealed_regions: bool = False
     #: Seconds a connection may take to reach CONNECTED (None: no limit).
     handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT
+    protocol: ProtocolVersion = ProtocolVersion.V2
 
     def interface_config(self) -> InterfaceConfig:
         """The ``memif_create`` arguments."""
@@ -212,6 +214,7 @@ class ResponderConfig:
             buffer_size=self.buffer_size,
             interface_name=self.name,
             allow_unsealed_regions=self.allow_unsealed_regions,
+            protocol=self.protocol,
         )
 
     @property

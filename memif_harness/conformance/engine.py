@@ -12,6 +12,11 @@ accept a good connection from our own implementation and echo pings over it; a p
 died or stopped serving fails the scenario whatever it answered (a known deviation if its
 profile says it breaks), and so does one whose process (where it is visible) kept more fds or
 memory mappings than it had before the scenario.
+
+A target speaks protocol 2.0 or 1.0 (``Target.protocol_version``); the raw peer speaks the
+scenario's ``raw_version``. A 1.0 target is judged by ``expect_v1`` and skips scenarios without
+one. What the raw peer itself decided (a raw slave refusing HELLO, a raw master refusing a
+ring) is recorded in ``Result.raw_said``.
 """
 
 from __future__ import annotations
@@ -26,9 +31,12 @@ from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from ..memif.datapath.layout import ring_bytes
+from ..memif.datapath.ring import Ring
+from ..memif.datapath.shm import Region
 from ..memif.protocol import wire
-from ..memif.protocol.constants import RingType, Role
-from ..memif.protocol.errors import LocalProtocolError
+from ..memif.protocol.constants import VERSION, RingType, Role
+from ..memif.protocol.errors import LocalProtocolError, MemifError
+from ..memif.protocol.versions import ProtocolVersion, version_name
 from ..memif.runtime.endpoint import Endpoint
 from .capture import CaptureError, accept_slave, connect_to_master
 from .echo import Addresses, EchoTally, echo_requests, ping_through
@@ -47,6 +55,7 @@ from .raw import (
 from .scenario import (
     STAGES,
     Exactly,
+    Expectation,
     Handshake,
     Keep,
     Kick,
@@ -92,9 +101,13 @@ class Result:
     logs: Mapping[str, str] = dataclasses.field(default_factory=dict)
     #: The peer died or stopped serving good connections after the scenario.
     broken: bool = False
+    #: What the raw peer itself told the peer (its own refusal), if anything.
+    raw_said: str = ""
 
     def __str__(self) -> str:
-        text = f"{self.scenario} vs {self.implementation}: {self.outcome.value} ({self.observed})"
+        said = f"raw peer: {self.raw_said}; " if self.raw_said else ""
+        text = (f"{self.scenario} vs {self.implementation}: {self.outcome.value} "
+                f"({said}{self.observed})")
         return f"{text}: {self.detail}" if self.detail else text
 
 
@@ -115,6 +128,8 @@ class Target(Protocol):
     implementation: str
     #: Seconds without an answer that count as the peer keeping quiet.
     quiet: float
+    #: The wire version its interfaces speak: 0x0200, or 0x0100 for a 1.0 peer.
+    protocol_version: int
 
     def open(self, role: Role, socket: str, config: PeerConfig) -> TargetInterface:
         """Create an interface in ``role`` on ``socket``; with ``config.ip``, one that
@@ -171,10 +186,12 @@ def observe(raw: RawConnection, timeout: float, answer: Answer | None = None) ->
     return text
 
 
-def judge(observed: str, scenario: Scenario, entry: ProfileEntry | None) -> tuple[Outcome, str]:
-    """Pass/fail/deviation of ``observed`` by the profile entry, else by the reference (which
-    judges the last clause, the peer's final answer, unless it is :class:`Exactly`); a peer
-    process that kept fds or mappings fails unless its profile says so."""
+def judge(observed: str, scenario: Scenario, entry: ProfileEntry | None,
+          expect: Expectation | None = None) -> tuple[Outcome, str]:
+    """Pass/fail/deviation of ``observed`` by the profile entry, else by the reference
+    (``expect``, default the scenario's 2.0 one), which judges the last clause, the peer's
+    final answer, unless it is :class:`Exactly`; a peer process that kept fds or mappings
+    fails unless its profile says so."""
     if entry is not None:
         if entry.matches(observed):
             if entry.deviation:
@@ -183,11 +200,11 @@ def judge(observed: str, scenario: Scenario, entry: ProfileEntry | None) -> tupl
         return Outcome.FAIL, f"the profile expects {entry.observed!r} ({entry.source})"
     head, _, last = observed.rpartition(CLAUSE)
     if last.startswith(_KEPT):
-        outcome, detail = judge(head, scenario, None)
+        outcome, detail = judge(head, scenario, None, expect)
         if outcome is not Outcome.PASS:
             return outcome, detail
         return Outcome.FAIL, f"the {last} than before the scenario"
-    expect = scenario.expect
+    expect = expect or scenario.expect
     if isinstance(expect, Exactly):
         if observed != expect.observed:
             return Outcome.FAIL, f"the reference expects {expect.observed!r}"
@@ -218,25 +235,41 @@ def judge(observed: str, scenario: Scenario, entry: ProfileEntry | None) -> tupl
 
 
 class _Session:
-    """The raw peer's side of a scenario: its memory, the good handshake, the steps."""
+    """The raw peer's side of a scenario: a raw slave's memory, good handshake and steps, or
+    a raw master's good answers (:meth:`serve`)."""
 
     def __init__(self, raw: RawConnection, config: PeerConfig, path: str, quiet: float) -> None:
         self.raw = raw
         self.config = config
         self.path = path
         self.quiet = quiet
-        self.memory = SlaveMemory()
+        self.memory = SlaveMemory(version=raw.version)
         self.stage = 0
         #: How M2S buffers are posted again after they were read (the last :class:`Refill`).
         self.refill_shape = Refill()
         self.clauses: list[str] = []
+        #: What the raw peer refused on its own.
+        self.said = ""
         self._extra_fds: list[int] = []
+
+    def obey_hello(self, hello: wire.Hello) -> None:
+        """Refuse a HELLO whose range excludes our version, as a real slave does (VPP 1.0
+        and 2.0 socket.c:230-232 / 201-203: DISCONNECT, then close)."""
+        if hello.min_version <= self.raw.version <= hello.max_version:
+            return
+        reason = "incompatible protocol version"
+        self.raw.send(wire.Disconnect(reason=reason))
+        self.said = (f"DISCONNECT {reason!r} (it speaks {version_name(self.raw.version)}, "
+                     f"HELLO offered {version_name(hello.min_version)}.."
+                     f"{version_name(hello.max_version)})")
+        raise _Ended(self.raw.receive(self.quiet))
 
     def good(self, stage: str) -> tuple[list[tuple[wire.Message, list[int]]], str]:
         mem = self.memory
         if stage == "init":
-            return [(wire.Init(id=self.config.id, secret=self.config.secret or "",
-                               mode=int(self.config.mode), name="raw-slave"), [])], "ACK"
+            return [(wire.Init(version=self.raw.version, id=self.config.id,
+                               secret=self.config.secret or "", mode=int(self.config.mode),
+                               name="raw-slave"), [])], "ACK"
         if stage == "region":
             msg, fds = mem.region_message()
             return [(msg, fds)], "ACK"
@@ -347,7 +380,7 @@ class _Session:
         self.memory.kick(RingType.S2M)
 
     def rival(self, step: Rival) -> None:
-        other = _connect_for_hello(self.path, 5.0)
+        other, _ = _connect_for_hello(self.path, 5.0)
         try:
             other.send(step.message)
             answer = observe(other, self.quiet)
@@ -358,26 +391,65 @@ class _Session:
         self.clauses.append(f"rival: {answer}; first {kept}")
 
     def serve(self, _step: Serve) -> None:
-        """The master's side of the peer slave's handshake; the clause says what it built."""
-        regions: dict[int, int] = {}
-        rings: list[wire.AddRing] = []
+        """:class:`Serve`: a good master of ``raw.version`` answers the peer slave, and on
+        CONNECT maps its regions and checks every ring's cookie; the clause says what the
+        slave built."""
+        regions: list[Region] = []
+        rings: list[tuple[wire.AddRing, int]] = []
+        try:
+            self._serve(regions, rings)
+        finally:
+            for region in regions:
+                region.close()
+            for _, fd in rings:
+                os.close(fd)
+
+    def _serve(self, regions: list[Region], rings: list[tuple[wire.AddRing, int]]) -> None:
+        sizes: dict[int, int] = {}
         while True:
-            answer = self.raw.receive(5.0)
+            answer, fds = self.raw.receive_fds(5.0)
             msg = answer.message if isinstance(answer, Received) else None
-            if isinstance(msg, (wire.Init, wire.AddRegion, wire.AddRing)):
-                if isinstance(msg, wire.AddRegion):
-                    assert isinstance(answer, Received)
-                    regions[msg.index] = min((msg.size, *answer.fd_sizes))
-                elif isinstance(msg, wire.AddRing):
-                    rings.append(msg)
-                self.raw.send(wire.Ack())
+            if isinstance(msg, wire.Init) and msg.version != self.raw.version:
+                for fd in fds:
+                    os.close(fd)
+                self.said = "closed at INIT 'unsupported version' (VPP sends nothing)"
+                self.clauses.append(f"{describe(answer)} {version_name(msg.version)}")
+                raise _Ended(self.raw.receive(self.quiet))
+            if isinstance(msg, wire.AddRegion) and len(fds) == 1:
+                assert isinstance(answer, Received)
+                sizes[msg.index] = min((msg.size, *answer.fd_sizes))
+                try:
+                    regions.append(Region.attach(fds.pop(), msg.size, index=msg.index))
+                except MemifError as exc:
+                    self._refuse(str(exc), "mapping the region failed")
+            elif isinstance(msg, wire.AddRing) and len(fds) == 1:
+                rings.append((msg, fds.pop()))
             elif isinstance(msg, wire.Connect):
-                self.raw.send(wire.Connected(if_name="raw-master"))
-                break
-            else:
-                self.clauses.append(f"handshake ended: {describe(answer)}")
+                self.clauses.append(_rings_built([ring for ring, _ in rings], sizes))
+                self._connected(regions, rings)
                 return
-        self.clauses.append(_rings_built(rings, regions))
+            elif not isinstance(msg, wire.Init) or fds:
+                for fd in fds:
+                    os.close(fd)
+                raise _Ended(answer)
+            self.raw.send(wire.Ack())
+
+    def _connected(self, regions: list[Region], rings: list[tuple[wire.AddRing, int]]) -> None:
+        """CONNECT: check every ring's cookie where ADD_RING put it, then CONNECTED."""
+        for msg, _ in rings:
+            try:
+                ring = Ring.locate(regions[msg.region], msg.offset, msg.log2_ring_size,
+                                   version=self.raw.version)
+                ring.check_cookie(f"tx ring {msg.index}")
+            except (IndexError, MemifError) as exc:
+                reason = str(exc) if isinstance(exc, MemifError) else "no such region"
+                self._refuse(reason, "memif.c:204-216")
+        self.raw.send(wire.Connected(if_name="raw-master0"))
+
+    def _refuse(self, reason: str, why: str) -> None:
+        self.raw.send(wire.Disconnect(reason=reason))
+        self.said = f"DISCONNECT {reason!r} ({why})"
+        raise _Ended(self.raw.receive(self.quiet))
 
     def _fd(self, kind: str) -> int:
         if kind == "region":
@@ -411,29 +483,41 @@ def _rings_built(rings: list[wire.AddRing], regions: dict[int, int]) -> str:
     return f"{s2m} S2M and {len(rings) - s2m} M2S rings of 2**{sizes}, {where}"
 
 
-def _connect_for_hello(path: str, timeout: float) -> RawConnection:
-    """Connect to a peer master and read its HELLO; retry while it is not serving yet."""
+def _connect_for_hello(path: str, timeout: float,
+                       version: int = VERSION) -> tuple[RawConnection, wire.Hello]:
+    """Connect to a peer master and read its HELLO; retry while it is not serving yet. The
+    connection then speaks ``version``."""
     try:
-        return connect_to_master(path, timeout)[0]
+        raw, transcript = connect_to_master(path, timeout)
     except CaptureError as exc:
         raise SetupError(str(exc)) from None
+    raw.version = version
+    hello = transcript.received[0].message
+    assert isinstance(hello, wire.Hello)
+    return raw, hello
 
 
-def _accept(server: socket.socket, timeout: float) -> RawConnection:
+def _accept(server: socket.socket, timeout: float, version: int = VERSION) -> RawConnection:
     try:
-        return accept_slave(server, timeout)
+        raw = accept_slave(server, timeout)
     except CaptureError as exc:
         raise SetupError(str(exc)) from None
+    raw.version = version
+    return raw
 
 
-def _play(scenario: Scenario, raw: RawConnection, path: str, quiet: float) -> str:
+def _play(scenario: Scenario, raw: RawConnection, path: str, quiet: float,
+          hello: wire.Hello | None = None) -> tuple[str, str]:
+    """Run the steps; the observation and what the raw peer said on its own."""
     session = _Session(raw, scenario.peer, path, quiet)
     try:
         try:
+            if hello is not None and scenario.obey_hello:
+                session.obey_hello(hello)
             _steps(scenario, session)
         except _Ended as end:
-            return CLAUSE.join([*session.clauses, observe(raw, quiet, end.answer)])
-        return CLAUSE.join([*session.clauses, observe(raw, quiet)])
+            return CLAUSE.join([*session.clauses, observe(raw, quiet, end.answer)]), session.said
+        return CLAUSE.join([*session.clauses, observe(raw, quiet)]), session.said
     finally:
         session.close()
 
@@ -471,7 +555,7 @@ GOOD_IP = "192.168.1.1/24"
 
 
 def still_serves(target: Target, role: Role, path: str, config: PeerConfig,
-                 timeout: float = 15.0) -> str:
+                 timeout: float = 15.0, *, version: int = VERSION) -> str:
     """'' if the peer accepts a good connection from our implementation and, where it answers
     ICMP, echoes pings over it; else why not (our master listens before a peer slave exists:
     a testpmd client never retries)."""
@@ -481,7 +565,7 @@ def still_serves(target: Target, role: Role, path: str, config: PeerConfig,
 
     def ours() -> Endpoint:
         return Endpoint(role.peer, path, id=config.id, secret=config.secret or "",
-                        mode=config.mode.name.lower())
+                        mode=config.mode.name.lower(), protocol=ProtocolVersion.of(version >> 8))
 
     endpoint = ours() if role is Role.SLAVE else None
     try:
@@ -510,13 +594,21 @@ def run(scenario: Scenario, target: Target, workdir: str,
     if entry is not None and entry.not_applicable:
         return Result(scenario.name, target.implementation, Outcome.NOT_APPLICABLE,
                       "not run", entry.note)
+    expect = scenario.expect if target.protocol_version == VERSION else scenario.expect_v1
+    if expect is None:
+        return Result(scenario.name, target.implementation, Outcome.NOT_APPLICABLE, "not run",
+                      f"a protocol 2.0 scenario; {target.implementation} speaks "
+                      f"{version_name(target.protocol_version)}")
+    version, quiet = scenario.raw_version, target.quiet
     before = target.resources()
     try:
         if scenario.peer_role is Role.MASTER:
             iface = target.open(Role.MASTER, path, scenario.peer)
             try:
-                observed = _play(scenario, _connect_for_hello(path, 15.0), path, target.quiet)
-                if isinstance(scenario.expect, Records):
+                raw, hello = _connect_for_hello(path, 15.0, version)
+                observed, said = _play(scenario, raw, path, quiet, hello)
+                died = _died(target)
+                if isinstance(scenario.expect, Records) and not died:
                     observed += CLAUSE + peer_view(iface)
             finally:
                 iface.close()
@@ -524,33 +616,43 @@ def run(scenario: Scenario, target: Target, workdir: str,
             with listener(path) as server:
                 iface = target.open(Role.SLAVE, path, scenario.peer)
                 try:
-                    observed = _play(scenario, _accept(server, 15.0), path, target.quiet)
-                    if isinstance(scenario.expect, Records):
+                    observed, said = _play(scenario, _accept(server, 15.0, version), path,
+                                           quiet)
+                    died = _died(target)
+                    if isinstance(scenario.expect, Records) and not died:
                         observed += CLAUSE + peer_view(iface)
                 finally:
                     iface.close()
     except SetupError as exc:
         return Result(scenario.name, target.implementation, Outcome.FAIL, "setup failed",
                       str(exc), target.logs())
-    time.sleep(0.1)  # a crash takes a moment to show
-    broken = "the peer died" if not target.alive() else _serves(target, scenario, path + ".good")
+    died = died or _died(target)
+    broken = "the peer died" if died else _serves(target, scenario, path + ".good")
     if broken:
         deadline = time.monotonic() + 5.0  # one on its way down (a core dump takes time)
         while target.alive() and time.monotonic() < deadline:
             time.sleep(0.1)
         why = broken if target.alive() else "the peer died"
-        if entry is not None and entry.matches(BROKEN):
+        if entry is not None and (entry.matches(BROKEN) or
+                                  (entry.may_break and entry.matches(observed))):
             return Result(scenario.name, target.implementation, Outcome.DEVIATION,
                           f"{observed}; {why}", f"{entry.note} ({entry.source})", target.logs(),
-                          broken=True)
+                          broken=True, raw_said=said)
         return Result(scenario.name, target.implementation, Outcome.FAIL, observed, why,
-                      target.logs(), broken=True)
+                      target.logs(), broken=True, raw_said=said)
     kept, counts = _growth(target, before)
     if kept:
         observed += CLAUSE + kept
-    outcome, detail = judge(observed, scenario, entry)
+    outcome, detail = judge(observed, scenario, entry, expect)
     return Result(scenario.name, target.implementation, outcome, observed,
-                  f"{detail}; {counts}" if counts else detail)
+                  f"{detail}; {counts}" if counts else detail, raw_said=said)
+
+
+def _died(target: Target) -> bool:
+    """Whether the peer died; asked before and after its interface is removed (a peer that
+    runs a process per interface loses the evidence with it)."""
+    time.sleep(0.1)  # a crash takes a moment to show
+    return not target.alive()
 
 
 def _growth(target: Target, before: tuple[int, int] | None,
@@ -577,6 +679,7 @@ def _growth(target: Target, before: tuple[int, int] | None,
 def _serves(target: Target, scenario: Scenario, path: str) -> str:
     """:func:`still_serves`, with any error of the peer's wrapper as the reason."""
     try:
-        return still_serves(target, scenario.peer_role, path, scenario.peer)
+        return still_serves(target, scenario.peer_role, path, scenario.peer,
+                            version=target.protocol_version)
     except Exception as exc:
         return f"no good connection afterwards: {type(exc).__name__}: {exc}"

@@ -35,6 +35,9 @@ class ProfileEntry:
     not_applicable: bool = False
     #: ``observed`` is a regular expression (for a peer whose answer varies from run to run).
     pattern: bool = False
+    #: The peer gives ``observed`` and then, in some runs only (a race), dies: both are this
+    #: known deviation.
+    may_break: bool = False
 
     def matches(self, observed: str) -> bool:
         """Whether ``observed`` is this entry's observation."""
@@ -47,6 +50,8 @@ _VPP = "VPP 26.06 (release build, memif + ping plugins) as a local binary and in
 _DPDK = "DPDK 22.11.11 testpmd (Debian), net_memif, socket-abstract=no"
 _OURS = "memif-harness (this implementation), README 'where we differ from VPP on purpose'"
 _LIBMEMIF = "libmemif 4.0 (FDio/vpp v26.06 extras/libmemif), its icmp_responder example"
+_LIBMEMIF1 = ("libmemif 1.0 (FDio/vpp 64ebb5ff133 extras/libmemif, debug build), its icmpr and "
+              "icmpr-epoll examples")
 
 
 _BAD_ICMP_CHECKSUM = ("every echo reply comes back with every byte right but a wrong ICMP "
@@ -231,7 +236,7 @@ PROFILES: dict[str, dict[str, ProfileEntry]] = {
             "CONNECTED", _LIBMEMIF, "a second CONNECT is answered with CONNECTED again",
             deviation=True),
         **{key: _worded("closed", f"{_LIBMEMIF}: an error code, nothing sent (A.8)")
-           for key in ("R1", "R5", "R6", "R7", "H7")},
+           for key in ("R1", "R5", "R6", "R7", "H7", "H9-v1-cookie", "H9-v1-master")},
         # its icmp_responder checksums the 8-byte ICMP header only (icmp_proto.c:394): every
         # payload byte comes back right, the checksum does not
         **{key: ProfileEntry(observed, _LIBMEMIF, _BAD_ICMP_CHECKSUM, deviation=True)
@@ -281,11 +286,39 @@ PROFILES: dict[str, dict[str, ProfileEntry]] = {
             "ARP unanswered, 0/1 echo replies | closed", _LIBMEMIF, "an M2S buffer in a region "
             "never given closes the connection without a DISCONNECT", deviation=True),
         **{key: ProfileEntry(
-            "closed", _LIBMEMIF, f"{what} closes the connection without a DISCONNECT (VPP "
-            "drops and counts, or clamps)", deviation=True)
+            BROKEN, _LIBMEMIF, "the master segfaults (SIGSEGV at address 0xc8 in libmemif.so) "
+            "when a slave refuses its HELLO with a DISCONNECT: before INIT the connection has "
+            "no interface to record it in (protocol.md A.8 predicted it from the code)",
+            deviation=True)
+           for key in ("H9-v1-slave", "H9-v2-cookie")},
+        **{key: ProfileEntry(
+            BROKEN, _LIBMEMIF, f"{what} crashes the app (SIGSEGV in icmp_responder or libc's "
+            "memcpy, per dmesg): libmemif hands the descriptors out unchecked and the app "
+            "reads through them (VPP drops and counts, or clamps)", deviation=True)
            for key, what in (("D6-region-out-of-range", "a descriptor in a region never given"),
                              ("D6-u32-overflow", "a descriptor whose offset + length overflows"),
                              ("D7", "a head advanced past the ring"))},
+    },
+    "libmemif1": {
+        **{key: ProfileEntry(
+            BROKEN, _LIBMEMIF1, "the master segfaults (SIGSEGV at address 0x108) when a slave "
+            "refuses its HELLO with a DISCONNECT: before INIT the connection has no interface "
+            "and memif_msg_receive_disconnect writes through NULL (socket.c:617-624)",
+            deviation=True)
+           for key in ("H9-v2-slave", "H9-v1-cookie")},
+        **{key: ProfileEntry(
+            BROKEN, _LIBMEMIF1, f"{what}, then the master segfaults (SIGSEGV at address 0x88 "
+            "in libmemif.so) as the connection ends before CONNECT", deviation=True)
+           for key, what in (("H8-version-1.0", "a 1.0 INIT is ACKed"),
+                             ("H9-v2-cookie", "a ring without the 1.0 cookie is refused "
+                              "('interface deleted')"))},
+        **{key: ProfileEntry(
+            "DISCONNECT 'interface deleted', then closed", _LIBMEMIF1,
+            f"{what} is refused, but every error ends the connection through "
+            "memif_disconnect_internal, which says 'interface deleted' (main.c:965-982)",
+            deviation=True)
+           for key, what in (("H7-hello-min-2.1", "a HELLO without 1.0"),
+                             ("H9-v2-master", "a 2.0 master's HELLO"))},
     },
     "testpmd": {
         "H4-129-first": ProfileEntry(
@@ -305,9 +338,14 @@ PROFILES: dict[str, dict[str, ProfileEntry]] = {
             "CONNECTED", _DPDK, "a second CONNECT is answered with CONNECTED again",
             deviation=True),
         "H7": _dpdk("Incompatible memif version"),
+        "H9-v1-master": _dpdk("Incompatible memif version"),
+        "H9-v1-cookie": ProfileEntry(
+            "closed", f"{_DPDK}; protocol.md A.8", "a ring with a wrong cookie is refused "
+            "without a DISCONNECT (it logs 'Wrong ring', rte_eth_memif.c:1345-1347)"),
         **{f"D6-{key}": ProfileEntry(
             "closed", _DPDK, f"a descriptor {what} closes the connection without a "
-            "DISCONNECT (VPP drops and counts it)", deviation=True)
+            "DISCONNECT (VPP drops and counts it), and in most runs the port's worker then "
+            "segfaults in librte_net_memif (dmesg)", deviation=True, may_break=True)
            for key, what in (("region-out-of-range", "in a region it was never given"),
                              ("u32-overflow", "whose offset + length overflows u32"))},
         "D6-bad-then-good": ProfileEntry(

@@ -7,7 +7,8 @@ raw slave's copy-mode region, rings and eventfds, laid out like VPP's, with the
 shared-memory steps scenarios need (write descriptors, move head and tail, set flags, post
 frames on S2M, post empty buffers on M2S and read back what the master filled).
 Nothing here validates what it is told to send; what the peer wrote is bounds-checked before
-it is read.
+it is read. Either speaks protocol 2.0 or 1.0 (``version``: the ADD_RING layout, the ring
+cookie, 32-byte descriptors; A.13); the traffic steps are 2.0's.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ import stat
 from collections.abc import Iterator, Sequence
 
 from ..memif.datapath.layout import CopyLayout
+from ..memif.datapath.layout_v1 import CopyLayoutV1
 from ..memif.datapath.ring import Ring
 from ..memif.datapath.shm import Region
 from ..memif.protocol import wire
-from ..memif.protocol.constants import DESC_FLAG_NEXT, MSG_SIZE, RingType
+from ..memif.protocol.constants import DESC_FLAG_NEXT, MSG_SIZE, VERSION, RingType
 from ..memif.protocol.errors import RemoteProtocolError
+from ..memif.protocol.versions import VERSION_V1
 
 __all__ = [
     "Answer",
@@ -72,10 +75,12 @@ Answer = Received | Closed | Silence
 
 
 class RawConnection:
-    """One SOCK_SEQPACKET control connection, ours to misuse."""
+    """One SOCK_SEQPACKET control connection, ours to misuse; messages are packed and parsed
+    in protocol ``version``."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, version: int = VERSION) -> None:
         self.sock = sock
+        self.version = version
 
     @classmethod
     def connect(cls, path: str, timeout: float = 3.0) -> RawConnection:
@@ -91,7 +96,7 @@ class RawConnection:
 
     def send(self, msg: wire.Message | bytes, fds: Sequence[int] = ()) -> None:
         """One datagram: ``msg`` packed (or the bytes as they are), ``fds`` in SCM_RIGHTS."""
-        data = msg if isinstance(msg, bytes) else wire.pack(msg)
+        data = msg if isinstance(msg, bytes) else wire.pack(msg, self.version)
         if fds:
             socket.send_fds(self.sock, [data], list(fds))
         else:
@@ -119,7 +124,7 @@ class RawConnection:
                 os.close(fd)
             return Closed(), []
         try:
-            message: wire.Message | None = wire.parse(data)
+            message: wire.Message | None = wire.parse(data, self.version)
             error = ""
         except RemoteProtocolError as exc:
             message, error = None, exc.reason
@@ -189,19 +194,22 @@ class Chain:
 
 
 class SlaveMemory:
-    """A raw slave's copy-mode region, rings and eventfds, laid out like VPP's."""
+    """A raw slave's copy-mode region, rings and eventfds, laid out like VPP's (in protocol
+    1.0 like VPP 1.0's, every descriptor given its buffer; 64ebb5ff133 memif.c:263-322)."""
 
     def __init__(self, n_s2m: int = 1, n_m2s: int = 1, log2: int = 10,
-                 bsize: int = 2048) -> None:
-        self.layout = CopyLayout(n_s2m=n_s2m, n_m2s=n_m2s, log2_ring_size=log2,
-                                 buffer_size=bsize)
+                 bsize: int = 2048, version: int = VERSION) -> None:
+        cls = CopyLayoutV1 if version == VERSION_V1 else CopyLayout
+        self.layout = cls(n_s2m=n_s2m, n_m2s=n_m2s, log2_ring_size=log2, buffer_size=bsize)
         self.region = Region.create(self.layout.size)
         self.rings: dict[tuple[RingType, int], Ring] = {}
         self.efds: dict[tuple[RingType, int], int] = {}
         for kind, count in ((RingType.S2M, n_s2m), (RingType.M2S, n_m2s)):
             for i in range(count):
-                ring = Ring(self.region, self.layout.ring_offset(kind, i), log2)
+                ring = Ring(self.region, self.layout.ring_offset(kind, i), log2, version=version)
                 ring.init()
+                if isinstance(self.layout, CopyLayoutV1):
+                    self.layout.assign_buffers(ring.desc, kind, i)
                 self.rings[kind, i] = ring
                 self.efds[kind, i] = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         #: Per M2S ring, how far the slave has read what the master filled.

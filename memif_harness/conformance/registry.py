@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from ..memif.datapath.layout import CopyLayout
 from ..memif.protocol import wire
-from ..memif.protocol.constants import VERSION, Mode, RingType, Role
+from ..memif.protocol.constants import COOKIE, VERSION, Mode, RingType, Role
+from ..memif.protocol.versions import COOKIE_V1, VERSION_V1
 from .scenario import (
     Accept,
     Exactly,
@@ -36,6 +37,10 @@ __all__ = ["ELSEWHERE", "NOT_RUNNABLE", "SCENARIOS", "by_id", "select"]
 
 M, S = Role.MASTER, Role.SLAVE
 _INIT = wire.Init(id=0, name="raw-slave")
+#: The HELLO check of a 1.0 slave, and a 1.0 master's HELLO (64ebb5ff133 socket.c:111-112).
+_V1_HELLO_CHECK = "64ebb5ff133 socket.c:230-232"
+_HELLO_V1 = wire.Hello(name="raw-master", min_version=VERSION_V1, max_version=VERSION_V1)
+_GOOD = (Handshake("connect"), Send(wire.Connect(if_name="raw0")))
 #: The raw slave's region (SlaveMemory's default layout).
 _REGION_SIZE = CopyLayout(n_s2m=1, n_m2s=1, log2_ring_size=10, buffer_size=2048).size
 
@@ -90,9 +95,29 @@ SCENARIOS: tuple[Scenario, ...] = (
              "A.2 (fields at fixed offsets)", M,
              (Send(raw=_nonzero_padding(_INIT)),), Accept("ack")),
     Scenario("H8", "version-1.0", "INIT.version 0x0100", "socket.c:230-234; A.8", M,
-             (Send(wire.Init(version=0x0100, name="raw-slave")),), Refuse()),
+             (Send(wire.Init(version=0x0100, name="raw-slave")),), Refuse(),
+             expect_v1=Accept("ack")),
     Scenario("H8", "version-2.1", "INIT.version 0x0201", "socket.c:230-234; A.8", M,
-             (Send(wire.Init(version=VERSION + 1, name="raw-slave")),), Refuse()),
+             (Send(wire.Init(version=VERSION + 1, name="raw-slave")),), Refuse(),
+             expect_v1=Refuse()),
+    # -- protocol 1.0 meets 2.0 (A.13), against a peer master: the raw slave speaks one ----
+    Scenario("H9", "v1-slave", "a 1.0 slave: checks HELLO for 1.0, then the 1.0 handshake "
+             "(u64 ADD_RING offsets, cookie 0x3E31F10, 32-byte descriptors)",
+             f"{_V1_HELLO_CHECK}; A.13", M, _GOOD, Refuse(), raw_version=VERSION_V1,
+             obey_hello=True, expect_v1=Accept("connected")),
+    Scenario("H9", "v2-slave", "a 2.0 slave that checks HELLO for 2.0, then the 2.0 "
+             "handshake", "socket.c:201-203; A.13", M, _GOOD, Accept("connected"),
+             obey_hello=True, expect_v1=Refuse()),
+    Scenario("H9", "v1-cookie", "a 2.0 handshake over rings carrying the 1.0 cookie 0x3E31F10",
+             "memif.c:286-289; A.13", M,
+             (Handshake("connect"), SetRing("cookie", COOKIE_V1),
+              Send(wire.Connect(if_name="raw0"))), Refuse("wrong cookie"), obey_hello=True,
+             expect_v1=Refuse()),
+    Scenario("H9", "v2-cookie", "a 1.0 handshake over rings carrying the 2.0 cookie 0x3E31F20",
+             "64ebb5ff133 memif.c:204-216; A.13", M,
+             (Handshake("connect"), SetRing("cookie", COOKIE),
+              Send(wire.Connect(if_name="raw0"))), Refuse(), raw_version=VERSION_V1,
+             obey_hello=True, expect_v1=Refuse("wrong cookie")),
     Scenario("H12", "ack-first", "first message ACK instead of INIT", "socket.c:415-419; A.8",
              M, (Send(wire.Ack()),), Refuse()),
     Scenario("H12", "connect-first", "first message CONNECT instead of INIT",
@@ -317,11 +342,21 @@ SCENARIOS: tuple[Scenario, ...] = (
              "socket.c:201-203; A.8", S,
              (Send(wire.Hello(name="raw-master", min_version=VERSION + 1,
                               max_version=VERSION + 1)),),
-             Refuse("incompatible protocol version")),
+             Refuse("incompatible protocol version"),
+             expect_v1=Refuse("incompatible protocol version")),
     Scenario("H7", "hello-max-1.0", "HELLO max_version 0x0100 (excludes 2.0)",
              "socket.c:201-203; A.8", S,
              (Send(wire.Hello(name="raw-master", min_version=0x0100, max_version=0x0100)),),
-             Refuse("incompatible protocol version")),
+             Refuse("incompatible protocol version"), expect_v1=Accept("init")),
+    # -- protocol 1.0 meets 2.0, against a peer slave: the raw master speaks one -----------
+    Scenario("H9", "v1-master", "a 1.0 master: HELLO 1.0..1.0, then it serves the 1.0 "
+             "handshake and checks the rings' 1.0 cookie", f"{_V1_HELLO_CHECK}; A.13", S,
+             (Send(_HELLO_V1), Serve()), Refuse("incompatible protocol version"),
+             raw_version=VERSION_V1, expect_v1=Keep()),
+    Scenario("H9", "v2-master", "a 2.0 master: HELLO 2.0..2.0, then it serves the 2.0 "
+             "handshake and checks the rings' cookie", "socket.c:201-203; A.13", S,
+             (Send(wire.Hello(name="raw-master")), Serve()), Keep(),
+             expect_v1=Refuse("incompatible protocol version")),
     Scenario("I3", "init-to-slave", "the raw master sends INIT to the peer slave",
              "socket.c:246-250; A.8", S,
              (Send(wire.Init(name="raw-master")),), Refuse()),
@@ -361,7 +396,6 @@ ELSEWHERE: dict[str, str] = {
 
 #: Catalogue ids no test runs against a real peer yet, and why.
 NOT_RUNNABLE: dict[str, str] = {
-    "H9": "a 1.0 peer: protocol 1.0 is not implemented (issue 13)",
     "D15": "VPP's DMA path needs DMA hardware",
 }
 

@@ -24,6 +24,12 @@ for a peer that is slave (the raw peer listens and has accepted it): :class:`Sen
 
 Each traffic or rival step adds a clause to the observation; the last clause is the peer's
 final answer on the control channel.
+
+A scenario's raw peer speaks ``raw_version`` (2.0 or 1.0, protocol.md A.13); a raw slave with
+``obey_hello`` first checks the HELLO's version range, as real slaves do, and refuses it with
+``incompatible protocol version`` when its version is outside. ``expect`` is the reference
+for a peer that speaks 2.0, ``expect_v1`` for one that speaks only 1.0 (None: the scenario
+needs a 2.0 peer).
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ import dataclasses
 from typing import Literal
 
 from ..memif.protocol import wire
-from ..memif.protocol.constants import Mode, RingType, Role
+from ..memif.protocol.constants import VERSION, Mode, RingType, Role
 
 __all__ = [
     "Accept",
@@ -166,9 +172,11 @@ class Rival:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Serve:
-    """The raw master's side of the peer slave's handshake, after its HELLO: every message
-    ACKed, CONNECT answered with CONNECTED; observed: the rings the slave announced (their
-    counts and size, and whether each fits its region)."""
+    """The raw master serves the peer slave's handshake as a good master of its version
+    would: ACK for INIT (of that version), ADD_REGION and ADD_RING, then on CONNECT map the
+    regions, check every ring's cookie and answer CONNECTED (or DISCONNECT with VPP's
+    reason: ``unsupported version``, ``wrong cookie on tx ring N``); observed: the rings the
+    slave announced (their counts and size, and whether each fits its region)."""
 
 
 Step = Handshake | Send | Repeat | Post | SetRing | Refill | Kick | Ping | Rival | Serve
@@ -241,6 +249,9 @@ class Scenario:
     steps: tuple[Step, ...]
     expect: Expectation
     peer: PeerConfig = PeerConfig()
+    raw_version: int = VERSION
+    obey_hello: bool = False
+    expect_v1: Expectation | None = None
 
     @property
     def name(self) -> str:

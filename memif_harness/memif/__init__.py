@@ -25,6 +25,7 @@ from .protocol.errors import (
     RingFull,
     strerror,
 )
+from .protocol.versions import ProtocolVersion
 from .runtime.endpoint import Endpoint, EventLoop
 from .runtime.interface import Details, Interface
 from .runtime.memif import Memif
@@ -40,6 +41,7 @@ __all__ = [
     "Memif",
     "MemifError",
     "Mode",
+    "ProtocolVersion",
     "RemoteProtocolError",
     "RingFull",
     "Role",

@@ -8,6 +8,7 @@ with (64, or 128 for aarch64 builds of libmemif/VPP).
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -70,11 +71,14 @@ def desc_offset(cacheline: int = DEFAULT_CACHELINE) -> int:
     return 2 * cacheline
 
 
-def ring_bytes(log2_size: int, cacheline: int = DEFAULT_CACHELINE) -> int:
-    """Bytes one ring takes: header plus ``16 * 2**log2_size`` descriptors."""
+def ring_bytes(
+    log2_size: int, cacheline: int = DEFAULT_CACHELINE, desc_size: int = DESC_SIZE
+) -> int:
+    """Bytes one ring takes: header plus ``2**log2_size`` descriptors of ``desc_size`` bytes
+    (16 in protocol 2.0, 32 in 1.0)."""
     if not 0 <= log2_size <= MAX_LOG2_RING_SIZE:
         raise LocalProtocolError(f"log2 ring size {log2_size} not in 0..{MAX_LOG2_RING_SIZE}")
-    return desc_offset(cacheline) + DESC_SIZE * (1 << log2_size)
+    return desc_offset(cacheline) + desc_size * (1 << log2_size)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -93,6 +97,9 @@ class CopyLayout:
     log2_ring_size: int = DEFAULT_LOG2_RING_SIZE
     buffer_size: int = DEFAULT_BUFFER_SIZE
     cacheline: int = DEFAULT_CACHELINE
+    #: Bytes per descriptor and the largest buffer offset a descriptor holds.
+    DESC_BYTES: ClassVar[int] = DESC_SIZE
+    MAX_OFFSET: ClassVar[int] = U32_MAX
 
     def __post_init__(self) -> None:
         if self.n_s2m < 0 or self.n_m2s < 0 or self.n_s2m + self.n_m2s == 0:
@@ -100,8 +107,8 @@ class CopyLayout:
         if not 1 <= self.buffer_size <= MAX_BUFFER_SIZE:
             raise LocalProtocolError(f"buffer size {self.buffer_size} not in 1..{MAX_BUFFER_SIZE}")
         last = self.size - self.buffer_size  # also validates log2 and cache line
-        if last > U32_MAX:
-            raise LocalProtocolError(f"buffer offset {last} does not fit the u32 descriptor offset")
+        if last > self.MAX_OFFSET:
+            raise LocalProtocolError(f"buffer offset {last} does not fit the descriptor offset")
 
     @property
     def ring_size(self) -> int:
@@ -111,7 +118,7 @@ class CopyLayout:
     @property
     def ring_bytes(self) -> int:
         """Bytes per ring (header and descriptors)."""
-        return ring_bytes(self.log2_ring_size, self.cacheline)
+        return ring_bytes(self.log2_ring_size, self.cacheline, self.DESC_BYTES)
 
     @property
     def buffer_offset(self) -> int:

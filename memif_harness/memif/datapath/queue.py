@@ -38,13 +38,13 @@ from ..protocol.constants import (
     DESC_FLAG_NEXT,
     ETHERNET_MAX_DESC_LEN,
     MAX_CHAIN,
-    RING_FLAG_MASK_INT,
     Mode,
     RingType,
     Role,
     RxMode,
 )
 from ..protocol.errors import LocalProtocolError, RemoteProtocolError
+from .interrupts import read_eventfd, set_mask, signal_eventfd
 from .layout import DESC_DTYPE, CopyLayout
 from .ring import Ring
 from .shm import Region
@@ -390,18 +390,9 @@ class TxQueue(_Queue):
 
     def notify(self) -> bool:
         """Signal the peer through the eventfd unless it set MASK_INT; return whether written."""
-        if self.eventfd is None or self.ring.flags & RING_FLAG_MASK_INT:
-            return False
-        try:
-            os.eventfd_write(self.eventfd, 1)
-        except BlockingIOError:  # counter saturated: an interrupt is pending anyway
-            return False
-        except OSError as exc:  # the slave passed something else than an eventfd
-            raise RemoteProtocolError(
-                f"ring {self.name} interrupt fd cannot be written: {exc.strerror}"
-            ) from None
-        self.stats.interrupts += 1
-        return True
+        written = signal_eventfd(self.eventfd, self.ring, self.name)
+        self.stats.interrupts += written
+        return written
 
     def _scatter(
         self, regions: _I64, offsets: _I64, lengths: _I64, data: npt.NDArray[np.uint8]
@@ -630,24 +621,11 @@ class RxQueue(_Queue):
 
     def set_rx_mode(self, mode: RxMode) -> None:
         """Set (polling) or clear (interrupt) MASK_INT on the ring we consume."""
-        flags = self.ring.flags
-        if mode is RxMode.POLLING:
-            self.ring.flags = flags | RING_FLAG_MASK_INT
-        else:
-            self.ring.flags = flags & ~RING_FLAG_MASK_INT
+        set_mask(self.ring, mode)
         self.rx_mode = mode
 
     def ack_interrupt(self) -> int:
         """Read the eventfd without blocking; the count of signals pending (0 if none)."""
-        if self.eventfd is None:
-            return 0
-        try:
-            value = os.eventfd_read(self.eventfd)
-        except BlockingIOError:
-            return 0
-        except OSError as exc:  # the slave passed something else than an eventfd
-            raise RemoteProtocolError(
-                f"ring {self.name} interrupt fd cannot be read: {exc.strerror}"
-            ) from None
-        self.stats.interrupts += 1
+        value = read_eventfd(self.eventfd, self.name)
+        self.stats.interrupts += value > 0
         return value

@@ -14,10 +14,12 @@ from .constants import (
     MAX_RINGS,
     NAME_SIZE,
     SECRET_SIZE,
+    VERSION,
     Mode,
     Role,
 )
 from .errors import LocalProtocolError
+from .versions import ProtocolVersion
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -30,6 +32,7 @@ class InterfaceConfig:
     (a memfd made without ``MFD_ALLOW_SEALING``, a regular file): the peer can then truncate
     one after we mapped it, and our next access to the lost pages ends the process with
     SIGBUS. Off by default; VPP, DPDK and libmemif regions are sealable.
+    ``protocol`` picks memif 1.0, 2.0 or whichever the peer speaks (:class:`ProtocolVersion`).
     """
 
     role: Role
@@ -44,6 +47,7 @@ class InterfaceConfig:
     interface_name: str = ""
     cacheline: int = DEFAULT_CACHELINE
     allow_unsealed_regions: bool = False
+    protocol: ProtocolVersion = ProtocolVersion.V2
 
     def __post_init__(self) -> None:
         checks = [
@@ -59,6 +63,10 @@ class InterfaceConfig:
             (len(self.interface_name.encode()) < NAME_SIZE, "interface_name is too long"),
             (self.cacheline in (64, 128), "cacheline must be 64 or 128"),
             (bool(self.socket), "socket must not be empty"),
+            (
+                isinstance(self.protocol, ProtocolVersion),
+                "protocol must be a ProtocolVersion (ProtocolVersion.of(1), .of('auto'))",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -73,3 +81,5 @@ class RunParams:
     num_m2s_rings: int
     log2_ring_size: int
     buffer_size: int
+    #: The wire version both sides speak (0x0200 or 0x0100).
+    version: int = VERSION

@@ -6,6 +6,10 @@ touches a socket. A peer that breaks the protocol makes ``receive`` raise
 :class:`RemoteProtocolError` after a DISCONNECT carrying the reason has been queued and the
 channel has closed; the owner flushes that DISCONNECT and closes the socket.
 
+The channel speaks the protocol versions its config allows (:mod:`.versions`): a master
+advertises ``hello_versions`` and adopts the version of the INIT it accepts, a slave picks one
+from HELLO. :attr:`ControlChannel.version` is the one in use (2.0 until settled).
+
 The channel owns the fds it is given until it hands them over (``ConnectRequested`` for the
 master) and closes any it did not need or still holds when it closes.
 """
@@ -32,6 +36,7 @@ from .constants import (
 from .errors import ErrorCode, LocalProtocolError, RemoteProtocolError
 from .events import ConnectRequested, Disconnected, Event, HelloReceived, InitAccepted, LinkUp
 from .state import INITIAL, TRANSITIONS, Local, State, local_transition, next_state
+from .versions import ProtocolVersion
 from .wire import (
     Ack,
     AddRegion,
@@ -82,6 +87,7 @@ class ControlChannel:
         name: str = "memif-harness",
         pipelined: bool = False,
         max_fds: int = MAX_HANDSHAKE_FDS,
+        hello_versions: tuple[int, int] = (VERSION, VERSION),
     ) -> None:
         if role is Role.SLAVE and config is None:
             raise LocalProtocolError("a slave channel needs its interface config")
@@ -94,6 +100,9 @@ class ControlChannel:
         self.peer_name = ""
         self.peer_if_name = ""
         self.run: RunParams | None = None
+        #: The wire version in use: settled by INIT (master) or HELLO (slave).
+        self.version = VERSION
+        self._hello_versions = hello_versions
         self.local_reason = ""
         self.remote_reason = ""
         self._resolver = resolver
@@ -105,7 +114,8 @@ class ControlChannel:
         self._regions: list[tuple[AddRegion, int]] = []
         self._rings: dict[bool, list[tuple[AddRing, int]]] = {True: [], False: []}
         if role is Role.MASTER:
-            self._emit(Hello(name=name))
+            low, high = hello_versions
+            self._emit(Hello(name=name, min_version=low, max_version=high))
 
     # -- output ---------------------------------------------------------------------------
 
@@ -119,7 +129,7 @@ class ControlChannel:
         return out
 
     def _emit(self, msg: Message, fd: int | None = None) -> None:
-        self._out.append((pack(msg), fd))
+        self._out.append((pack(msg, self.version), fd))
 
     # -- input ----------------------------------------------------------------------------
 
@@ -135,7 +145,7 @@ class ControlChannel:
                 and int.from_bytes(data[:2], "little") not in _BEFORE_INIT
             ):
                 raise RemoteProtocolError("unexpected message received", ErrorCode.MFMSG)
-            msg = parse(data)
+            msg = parse(data, self.version)
             after = next_state(self.role, self.state, msg.TYPE)
             fd = self._take_fd(msg.TYPE, fds)
         except RemoteProtocolError as exc:
@@ -203,10 +213,14 @@ class ControlChannel:
     # -- master ---------------------------------------------------------------------------
 
     def _on_init(self, msg: Init) -> Event:
-        if msg.version != VERSION:
-            raise RemoteProtocolError("unsupported version", ErrorCode.PROTO)
         assert self._resolver is not None
+        low, high = self._hello_versions
+        if msg.version not in ProtocolVersion.AUTO.versions or not low <= msg.version <= high:
+            raise RemoteProtocolError("unsupported version", ErrorCode.PROTO)
         config = self._resolver(msg.id)
+        if msg.version not in config.protocol.versions:
+            raise RemoteProtocolError("unsupported version", ErrorCode.PROTO)
+        self.version = msg.version
         if msg.mode != config.mode:
             raise RemoteProtocolError("mode mismatch", ErrorCode.MODE)
         if config.secret:
@@ -271,7 +285,9 @@ class ControlChannel:
         self.peer_if_name = msg.if_name
         regions, rings = tuple(self._regions), (*s2m, *m2s)
         self._regions, self._rings = [], {True: [], False: []}
-        return ConnectRequested(if_name=msg.if_name, regions=regions, rings=rings)
+        return ConnectRequested(
+            if_name=msg.if_name, regions=regions, rings=rings, version=self.version
+        )
 
     def confirm_connected(self) -> list[Event]:
         """Master: memory is mapped and checked; send CONNECTED and bring the link up."""
@@ -283,16 +299,19 @@ class ControlChannel:
     # -- slave ----------------------------------------------------------------------------
 
     def _on_hello(self, msg: Hello) -> Event:
-        if not msg.min_version <= VERSION <= msg.max_version:
-            raise RemoteProtocolError("incompatible protocol version", ErrorCode.PROTO)
         cfg = self.config
         assert cfg is not None
+        version = cfg.protocol.pick(msg.min_version, msg.max_version)
+        if version is None:
+            raise RemoteProtocolError("incompatible protocol version", ErrorCode.PROTO)
+        self.version = version
         self.peer_name = msg.name
         self.run = RunParams(
             num_s2m_rings=min(cfg.num_s2m_rings, msg.max_s2m_ring + 1),
             num_m2s_rings=min(cfg.num_m2s_rings, msg.max_m2s_ring + 1),
             log2_ring_size=min(cfg.log2_ring_size, msg.max_log2_ring_size),
             buffer_size=cfg.buffer_size,
+            version=version,
         )
         if msg.max_log2_ring_size < 1:
             raise RemoteProtocolError("peer allows no ring size", ErrorCode.MAX_RING)
@@ -311,14 +330,20 @@ class ControlChannel:
         assert cfg is not None
         msgs: list[tuple[Message, int | None]] = [
             (
-                Init(id=cfg.id, mode=int(cfg.mode), secret=cfg.secret, name=self.name),
+                Init(
+                    version=self.version,
+                    id=cfg.id,
+                    mode=int(cfg.mode),
+                    secret=cfg.secret,
+                    name=self.name,
+                ),
                 None,
             ),
             *regions,
             *sorted(rings, key=lambda r: not r[0].is_s2m),
             (Connect(if_name=cfg.interface_name), None),
         ]
-        self._queued.extend((pack(m), fd) for m, fd in msgs)
+        self._queued.extend((pack(m, self.version), fd) for m, fd in msgs)
         if self._pipelined:
             while self._queued:
                 self._send_next()

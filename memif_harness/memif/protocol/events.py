@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from .config import InterfaceConfig, RunParams
+from .constants import VERSION
 from .wire import AddRegion, AddRing, Hello, Init
 
 
@@ -39,6 +40,8 @@ class ConnectRequested(Event):
     if_name: str
     regions: tuple[tuple[AddRegion, int], ...]
     rings: tuple[tuple[AddRing, int], ...]
+    #: The wire version the handshake settled (0x0200 or 0x0100).
+    version: int = VERSION
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,7 +1,9 @@
 """Control messages: pack and parse the nine 128-byte memif datagrams at their fixed offsets.
 
-Layouts follow protocol.md A.2 (little-endian, packed). Parsing accepts non-zero padding and
-checks only what the layout itself demands (size, known type); meaning is checked by the
+Layouts follow protocol.md A.2 (little-endian, packed). Protocol 1.0 differs only in ADD_RING
+(u64 offset at 8, log2 at 16, no ``private_hdr_size``; 64ebb5ff133 memif.h:98-106, A.13):
+:func:`pack` and :func:`parse` take the connection's ``version``. Parsing accepts non-zero
+padding and checks only what the layout itself demands (size, known type); meaning is checked by the
 state machine. Strings are NUL-terminated; senders truncate them to ``field - 1`` bytes.
 """
 
@@ -24,6 +26,7 @@ from .constants import (
     MsgType,
 )
 from .errors import ErrorCode, RemoteProtocolError
+from .versions import VERSION_V1
 
 __all__ = [
     "Ack",
@@ -40,6 +43,8 @@ __all__ = [
 ]
 
 _TYPE = struct.Struct("<H")
+#: ADD_RING of protocol 1.0: flags, index, region, offset u64, log2_ring_size.
+ADD_RING_V1 = struct.Struct("<HHHQB")
 
 
 def _cstr(raw: bytes) -> str:
@@ -202,14 +207,25 @@ MESSAGE_TYPES: dict[MsgType, type[Message]] = {
 }
 
 
-def pack(msg: Message) -> bytes:
-    """The exact 128-byte datagram for ``msg``, zero-padded."""
-    payload = msg.FORMAT.pack(*msg._values())
+def _format(cls: type[Message], version: int) -> struct.Struct:
+    return ADD_RING_V1 if cls is AddRing and version == VERSION_V1 else cls.FORMAT
+
+
+def pack(msg: Message, version: int = VERSION) -> bytes:
+    """The exact 128-byte datagram for ``msg`` in protocol ``version``, zero-padded.
+
+    >>> pack(AddRing(offset=2**33, log2_ring_size=10), 0x0100)[8:17].hex()
+    '00000000020000000a'
+    """
+    fmt = _format(type(msg), version)
+    values = msg._values()
+    payload = fmt.pack(*values[: len(values) - (fmt is ADD_RING_V1)])
     return (_TYPE.pack(msg.TYPE) + payload).ljust(MSG_SIZE, b"\0")
 
 
-def parse(data: bytes) -> Message:
-    """Decode one datagram; a wrong size or unknown type raises :class:`RemoteProtocolError`."""
+def parse(data: bytes, version: int = VERSION) -> Message:
+    """Decode one datagram of protocol ``version``; a wrong size or unknown type raises
+    :class:`RemoteProtocolError`."""
     if len(data) != MSG_SIZE:
         raise RemoteProtocolError(
             f"recvmsg: malformed message ({len(data)} bytes, expected {MSG_SIZE})",
@@ -222,7 +238,7 @@ def parse(data: bytes) -> Message:
         raise RemoteProtocolError(
             f"unknown message type (0x{raw_type:x})", ErrorCode.UNKNOWN_MSG
         ) from None
-    fields = cls.FORMAT.unpack_from(data, _TYPE.size)
+    fields = _format(cls, version).unpack_from(data, _TYPE.size)
     if cls is Hello:
         name, *rest = fields
         return Hello(
@@ -240,14 +256,14 @@ def parse(data: bytes) -> Message:
     if cls is AddRegion:
         return AddRegion(index=fields[0], size=fields[1])
     if cls is AddRing:
-        flags, index, region, offset, log2, priv = fields
+        flags, index, region, offset, log2, *extra = fields
         return AddRing(
             flags=flags,
             index=index,
             region=region,
             offset=offset,
             log2_ring_size=log2,
-            private_hdr_size=priv,
+            private_hdr_size=extra[0] if extra else 0,
         )
     if cls is Connect:
         return Connect(if_name=_cstr(fields[0]))

@@ -31,6 +31,7 @@ from ..protocol.constants import (
     RxMode,
 )
 from ..protocol.errors import ErrorCode, MemifError, RingFull
+from ..protocol.versions import ProtocolVersion
 from .interface import Details, Interface, send_retrying
 from .memif import Memif
 
@@ -103,7 +104,8 @@ class Endpoint:
 
     ``tx_queues``/``rx_queues`` count from our side (as slave they are the S2M/M2S rings we
     create; as master the slave decides). Receive queues start in interrupt mode, so the peer
-    wakes :meth:`recv` through the eventfd instead of it spinning.
+    wakes :meth:`recv` through the eventfd instead of it spinning. ``protocol`` is ``2``
+    (default), ``1`` (memif 1.0) or ``"auto"`` (follow the peer; :class:`ProtocolVersion`).
     """
 
     def __init__(
@@ -124,6 +126,7 @@ class Endpoint:
         allow_unsealed_regions: bool = False,
         handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
         loop: EventLoop | None = None,
+        protocol: ProtocolVersion | int | str = ProtocolVersion.V2,
     ) -> None:
         role = role if isinstance(role, Role) else Role[role.upper()]
         mode = mode if isinstance(mode, Mode) else Mode[mode.upper().replace("-", "_")]
@@ -141,6 +144,7 @@ class Endpoint:
             interface_name=name or f"{role.name.lower()}{id}",
             cacheline=cacheline,
             allow_unsealed_regions=allow_unsealed_regions,
+            protocol=ProtocolVersion.of(protocol),
         )
         self._own_loop = loop is None
         self.loop = loop if loop is not None else EventLoop(handshake_timeout=handshake_timeout)

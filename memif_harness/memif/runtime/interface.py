@@ -2,7 +2,8 @@
 
 The interface reacts to control-channel events: a slave creates its region, rings and
 eventfds on HELLO; a master maps what the slave sent on CONNECT and checks every ring. Once
-the link is up it holds one :class:`TxQueue` and one :class:`RxQueue` per ring. All socket
+the link is up it holds one :class:`TxQueue` and one :class:`RxQueue` per ring (their 1.0
+counterparts when the handshake settled protocol 1.0, :mod:`..datapath.queue_v1`). All socket
 work is done by :class:`memif_harness.memif.Memif`, which owns the interface.
 """
 
@@ -18,16 +19,21 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ..datapath.layout import CopyLayout
+from ..datapath.layout_v1 import CopyLayoutV1
 from ..datapath.queue import BytesLike, RxQueue, TxBuffer, TxQueue
+from ..datapath.queue_v1 import RxQueueV1, TxQueueV1
 from ..datapath.ring import Ring
 from ..datapath.shm import Region
 from ..protocol.config import InterfaceConfig, RunParams
-from ..protocol.constants import ADD_RING_FLAG_S2M, RingType, Role, RxMode
+from ..protocol.constants import ADD_RING_FLAG_S2M, VERSION, RingType, Role, RxMode
 from ..protocol.control import ControlChannel
 from ..protocol.errors import ErrorCode, MemifError, RemoteProtocolError
 from ..protocol.events import ConnectRequested
+from ..protocol.versions import VERSION_V1
 from ..protocol.wire import AddRegion, AddRing
 
+AnyTx = TxQueue | TxQueueV1
+AnyRx = RxQueue | RxQueueV1
 ConnCallback = Callable[["Interface", Any], None]
 InterruptCallback = Callable[["Interface", Any, int], None]
 
@@ -121,8 +127,10 @@ class Interface:
         self.sock: socket.socket | None = None
         self.link_up = False
         self.regions: list[Region] = []
-        self.tx_queues: list[TxQueue] = []
-        self.rx_queues: list[RxQueue] = []
+        self.tx_queues: list[AnyTx] = []
+        self.rx_queues: list[AnyRx] = []
+        #: The wire version of the current (or last) connection.
+        self.version = VERSION
         #: Mode of every receive queue without an entry in :attr:`rx_modes`.
         self.default_rx_mode = RxMode.INTERRUPT
         self.rx_modes: dict[int, RxMode] = {}
@@ -151,9 +159,11 @@ class Interface:
     def prepare_memory(
         self, run: RunParams
     ) -> tuple[list[tuple[AddRegion, int]], list[tuple[AddRing, int]]]:
-        """Slave: create the copy-mode region, rings and eventfds that ``run`` asks for."""
+        """Slave: create the copy-mode region, rings and eventfds that ``run`` asks for (in
+        protocol 1.0 with 32-byte descriptors, each given its buffer)."""
         cfg = self.config
-        layout = CopyLayout(
+        v1 = run.version == VERSION_V1
+        layout = (CopyLayoutV1 if v1 else CopyLayout)(
             n_s2m=run.num_s2m_rings,
             n_m2s=run.num_m2s_rings,
             log2_ring_size=run.log2_ring_size,
@@ -163,6 +173,7 @@ class Interface:
         region = Region.create(layout.size, f"memif {cfg.id} region 0")
         self.regions = [region]
         self._layout = layout
+        self.version = run.version
         rings = []
         for ring_type, count in (
             (RingType.S2M, run.num_s2m_rings),
@@ -170,8 +181,12 @@ class Interface:
         ):
             for index in range(count):
                 offset = layout.ring_offset(ring_type, index)
-                ring = Ring(region, offset, run.log2_ring_size, cfg.cacheline)
+                ring = Ring(
+                    region, offset, run.log2_ring_size, cfg.cacheline, version=run.version
+                )
                 ring.init()
+                if isinstance(layout, CopyLayoutV1):
+                    layout.assign_buffers(ring.desc, ring_type, index)
                 efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
                 msg = AddRing(
                     flags=ADD_RING_FLAG_S2M if ring_type is RingType.S2M else 0,
@@ -194,6 +209,7 @@ class Interface:
         :meth:`release_memory`).
         """
         regions, rings = list(request.regions), list(request.rings)
+        self.version = request.version
         try:
             while regions:
                 msg, fd = regions.pop(0)
@@ -212,6 +228,7 @@ class Interface:
                         ring_msg.offset,
                         ring_msg.log2_ring_size,
                         self.config.cacheline,
+                        version=request.version,
                     )
                     direction = "rx" if ring_msg.is_s2m else "tx"
                     ring.check_cookie(f"{direction} ring {ring_msg.index}")
@@ -235,19 +252,24 @@ class Interface:
         """Link up: one queue per ring; a slave posts its whole receive ring at once."""
         cfg = self.config
         layout = self._layout if self.role is Role.SLAVE else None
+        v1 = self.version == VERSION_V1
         for msg, ring, efd in self._rings:
             ours_tx = msg.is_s2m == (self.role is Role.SLAVE)
-            cls = TxQueue if ours_tx else RxQueue
-            queue = cls(
-                self.role,
-                ring,
-                self.regions,
-                index=msg.index,
-                layout=layout,
-                mode=cfg.mode,
-                eventfd=efd,
-            )
-            if isinstance(queue, TxQueue):
+            queue: AnyTx | AnyRx
+            if v1:
+                assert layout is None or isinstance(layout, CopyLayoutV1)
+                cls_v1 = TxQueueV1 if ours_tx else RxQueueV1
+                queue = cls_v1(
+                    self.role, ring, self.regions, index=msg.index, layout=layout,
+                    mode=cfg.mode, eventfd=efd,
+                )
+            else:
+                cls = TxQueue if ours_tx else RxQueue
+                queue = cls(
+                    self.role, ring, self.regions, index=msg.index, layout=layout,
+                    mode=cfg.mode, eventfd=efd,
+                )
+            if isinstance(queue, TxQueue | TxQueueV1):
                 self.tx_queues.append(queue)
             else:
                 queue.set_rx_mode(self.rx_modes.get(msg.index, self.default_rx_mode))
@@ -279,11 +301,11 @@ class Interface:
         """``(eventfd, qid)`` of every receive queue, for watching interrupts."""
         return [(q.eventfd, q.index) for q in self.rx_queues if q.eventfd is not None]
 
-    def queue(self, kind: str, qid: int) -> TxQueue | RxQueue:
+    def queue(self, kind: str, qid: int) -> AnyTx | AnyRx:
         """The tx or rx queue ``qid``; MemifError NOCONN/QID when there is none."""
         if not self.link_up:
             raise MemifError("interface is not connected", ErrorCode.NOCONN)
-        queues: list[TxQueue] | list[RxQueue] = self.tx_queues if kind == "tx" else self.rx_queues
+        queues: list[AnyTx] | list[AnyRx] = self.tx_queues if kind == "tx" else self.rx_queues
         if not 0 <= qid < len(queues):
             raise MemifError(f"no {kind} queue {qid} (have {len(queues)})", ErrorCode.QID)
         return queues[qid]
@@ -291,17 +313,17 @@ class Interface:
     # -- libmemif data-path API -------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _tx(self, qid: int) -> Iterator[TxQueue]:
+    def _tx(self, qid: int) -> Iterator[AnyTx]:
         with self._guard():
             queue = self.queue("tx", qid)
-            assert isinstance(queue, TxQueue)
+            assert isinstance(queue, TxQueue | TxQueueV1)
             yield queue
 
     @contextlib.contextmanager
-    def _rx(self, qid: int) -> Iterator[RxQueue]:
+    def _rx(self, qid: int) -> Iterator[AnyRx]:
         with self._guard():
             queue = self.queue("rx", qid)
-            assert isinstance(queue, RxQueue)
+            assert isinstance(queue, RxQueue | RxQueueV1)
             yield queue
 
     @contextlib.contextmanager
@@ -332,7 +354,7 @@ class Interface:
             self.rx_modes[qid] = mode
             if self.link_up:
                 rxq = self.queue("rx", qid)
-                assert isinstance(rxq, RxQueue)
+                assert isinstance(rxq, RxQueue | RxQueueV1)
                 rxq.set_rx_mode(mode)
 
     def rx_burst(self, qid: int, count: int = 256) -> list[memoryview]:
@@ -391,7 +413,7 @@ class Interface:
         with self.lock:
             cfg = self.config
 
-            def queue_details(q: TxQueue | RxQueue) -> QueueDetails:
+            def queue_details(q: AnyTx | AnyRx) -> QueueDetails:
                 return QueueDetails(
                     qid=q.index,
                     ring=q.ring_type.name,

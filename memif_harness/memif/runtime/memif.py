@@ -39,6 +39,7 @@ from ..protocol.events import (
     LinkUp,
 )
 from ..protocol.state import State
+from ..protocol.versions import hello_range
 from . import transport
 from .interface import ConnCallback, Interface, InterruptCallback
 
@@ -387,6 +388,9 @@ class Memif:
                 resolver=functools.partial(self._resolve, listener, holder),
                 name=self.app_name,
                 max_fds=self.max_handshake_fds,
+                hello_versions=hello_range(
+                    tuple(i.config.protocol for i in listener.interfaces.values())
+                ),
             )
             pending = _Pending(sock, channel, listener.path)
             holder.append(pending)
