@@ -139,17 +139,6 @@ PROFILES: dict[str, dict[str, ProfileEntry]] = {
             _VPP, "the 10000-byte request (5 descriptors of 2000) is taken, but the reply "
             "comes back in 2 descriptors and does not match the request", deviation=True,
             pattern=True),
-        **{key: ProfileEntry(
-            rf"ARP (un)?answered, {replies} \| silence", _VPP, "when the raw slave posts its "
-            "M2S buffers right after CONNECTED, VPP's answer to the first frame (the ARP "
-            "request) is mostly lost: arp-reply counts it sent, no memif error counter moves; "
-            "later frames are answered", deviation=True, pattern=True)
-           for key, replies in (
-               ("D1-raw-echo", "4/4 echo replies"), ("D1-burst-300", "300/300 echo replies"),
-               ("D2-raw-chained", "2/2 echo replies, 3 descriptors each"),
-               ("D6-bad-then-good", "4/4 echo replies"), ("Q4-spurious", "4/4 echo replies"),
-               ("Q4-no-kick", "4/4 echo replies"),
-           )},
         "H4-127-first": ProfileEntry(
             BROKEN, _VPP, "VPP crashes: SIGSEGV in memif_msg_receive on a 127-byte first "
             "datagram", deviation=True),

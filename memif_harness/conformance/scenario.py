@@ -147,7 +147,8 @@ class Kick:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Ping:
-    """An ARP request for the peer's address, then ``count`` ICMP echo requests of ``size``
+    """An ARP request for the peer's address (up to 3, half a second apart, until one is
+    answered), then ``count`` ICMP echo requests of ``size``
     bytes, each frame split over descriptors of at most ``desc_bytes``, posted at once on
     S2M (then the interrupt, if ``kick``); the echo replies are read from M2S for
     ``timeout`` seconds (every read buffer posted again unless ``recycle`` is off) and
