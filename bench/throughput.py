@@ -5,7 +5,12 @@ memif, so the ratio says how far we are from a C implementation on this machine 
 
 * reference: testpmd client ``txonly`` -> testpmd server ``rxonly``;
 * ours tx:   our slave sending bursts       -> testpmd server ``rxonly``;
-* ours rx:   testpmd client ``txonly``       -> our master receiving.
+* ours rx:   testpmd client ``txonly``       -> our master receiving, copying every payload
+  byte out of shared memory (``Interface.recv_into``), as testpmd copies into its mbufs.
+
+Both of ours use the bulk paths (``Interface.send_packed`` / ``recv_into``: frames packed in
+one numpy buffer, no Python object per frame) with bursts of a whole ring. Frames larger than
+a 2048-byte buffer (9000 bytes) are chained: testpmd sends them as segments of 2000 bytes.
 
 Each sender and receiver gets a core of its own: one testpmd's forwarding lcore is pinned to
 CPU 0, the other side (a second testpmd, or this process) to CPU 1.
@@ -13,13 +18,14 @@ CPU 0, the other side (a second testpmd, or this process) to CPU 1.
 Rates are packets per second counted by the receiver. This is a benchmark, not a test:
 the machine is small and noisy, nothing here asserts a number. Run::
 
-    python -m bench.throughput [--seconds 3] [--sizes 64,1500] [--json out.json]
+    python -m bench.throughput [--seconds 3] [--sizes 64,1500,9000] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import tempfile
 import time
@@ -27,12 +33,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+
 from memif_harness.memif.protocol.constants import Role
+from memif_harness.memif.protocol.errors import RemoteProtocolError
 from memif_harness.memif.runtime.endpoint import Endpoint
 from memif_harness_fixtures.peers.base import InterfaceSpec, PeerUnavailable
 from memif_harness_fixtures.peers.testpmd import TestpmdInterface, TestpmdPeer
 
-BURST = 256
+SEGMENT = 2000  # testpmd's txonly segments must fit its mbufs' data room (2176 bytes)
 
 
 def _rx_packets(iface: TestpmdInterface) -> int:
@@ -60,7 +69,7 @@ def _server(peer: TestpmdPeer, sock: str, mode: str) -> Iterator[TestpmdInterfac
 def _txonly_client(peer: TestpmdPeer, sock: str, size: int) -> TestpmdInterface:
     iface = peer.create_interface(InterfaceSpec(role=Role.SLAVE, socket=sock))
     iface.wait_up(10)
-    iface.command(f"set txpkts {size}")
+    iface.set_tx_segments(*[SEGMENT] * (size // SEGMENT), *[size % SEGMENT] * (size % SEGMENT > 0))
     iface.set_forward_mode("txonly")
     iface.start_forwarding()
     return iface
@@ -81,36 +90,45 @@ def reference(
 
 
 def ours_tx(peer: TestpmdPeer, workdir: Path, size: int, seconds: float) -> float:
-    """Our slave -> testpmd rxonly; testpmd counts."""
+    """Our slave -> testpmd rxonly, a ring's worth of frames per call; testpmd counts."""
     sock = str(workdir / "tx.sock")
-    frames = [bytes(range(256)) * (size // 256) + bytes(size % 256)] * BURST
     with _server(peer, sock, "rxonly") as server, Endpoint("slave", sock) as ours:
         ours.wait_connected(10)
-        send: Callable[[int, list[bytes]], int] = ours.interface.send
+        burst = 1 << ours.config.log2_ring_size
+        data = np.resize(np.arange(256, dtype=np.uint8), burst * size)
+        lengths = np.full(burst, size, dtype=np.int64)
+        send: Callable[[int, np.ndarray, np.ndarray], int] = ours.interface.send_packed
         before, start = _rx_packets(server), time.monotonic()
         deadline = start + seconds
         while time.monotonic() < deadline:
-            send(0, frames)
+            send(0, data, lengths)
         elapsed = time.monotonic() - start
         time.sleep(0.2)
         return (_rx_packets(server) - before) / elapsed
 
 
 def ours_rx(peer: TestpmdPeer, workdir: Path, size: int, seconds: float) -> float:
-    """testpmd txonly -> our master; we count."""
+    """testpmd txonly -> our master copying every byte out; we count."""
     sock = str(workdir / "rx.sock")
     with Endpoint("master", sock) as ours:
         client = _txonly_client(peer, sock, size)
         try:
             ours.wait_connected(10)
-            iface = ours.interface
+            burst = 1 << ours.config.log2_ring_size
+            buf = np.empty(burst * size, dtype=np.uint8)
+            lengths = np.empty(burst, dtype=np.int64)
+            recv: Callable[[int, np.ndarray, np.ndarray], int] = ours.interface.recv_into
             received, start = 0, time.monotonic()
             deadline = start + seconds
             while time.monotonic() < deadline:
-                views = iface.rx_burst(0, BURST)
-                received += len(views)
-                del views
-                iface.refill_queue(0)
+                try:
+                    got = recv(0, buf, lengths)
+                except RemoteProtocolError as exc:
+                    print(f"testpmd -> ours, {size} bytes: we rejected testpmd's ring: {exc}")
+                    return math.nan
+                if got and lengths[got - 1] != size:
+                    raise AssertionError(f"received a {lengths[got - 1]}-byte frame, sent {size}")
+                received += got
             return received / (time.monotonic() - start)
         finally:
             client.delete()
@@ -120,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run every scenario for every size and print rates with their ratio to testpmd."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--sizes", default="64,1500")
+    parser.add_argument("--sizes", default="64,1500,9000")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     cpus = sorted(os.sched_getaffinity(0))

@@ -15,7 +15,10 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
 
 from ..datapath.layout import CopyLayout
 from ..datapath.queue import BytesLike, RxQueue, TxBuffer, TxQueue
@@ -30,6 +33,7 @@ from ..protocol.wire import AddRegion, AddRing
 
 ConnCallback = Callable[["Interface", Any], None]
 InterruptCallback = Callable[["Interface", Any, int], None]
+_I64: TypeAlias = npt.NDArray[np.int64]
 
 
 def _is_eventfd(fd: int) -> bool:
@@ -382,6 +386,21 @@ class Interface:
             sent = txq.send(frames)
             txq.notify()
             return sent
+
+    def send_packed(self, qid: int, data: npt.NDArray[np.uint8], lengths: _I64) -> int:
+        """:meth:`send` for frames packed back to back in ``data`` (frame ``i`` is
+        ``lengths[i]`` bytes): the bulk path, with no Python object per frame."""
+        with self._tx(qid) as txq:
+            sent = txq.send_packed(data, lengths)
+            txq.notify()
+            return sent
+
+    def recv_into(self, qid: int, buf: npt.NDArray[np.uint8], lengths: _I64) -> int:
+        """Copy up to ``lengths.size`` received frames back to back into ``buf``, their sizes
+        into ``lengths``, and give their slots back (releasing as :meth:`refill_queue`
+        does); returns how many. The bulk path: it reads every byte, no view is left."""
+        with self._rx(qid) as rxq:
+            return rxq.recv_into(buf, lengths)
 
     def get_details(self) -> Details:
         """``memif_get_details``: names, rings, regions, counters and disconnect reasons."""
