@@ -105,7 +105,9 @@ def ping(endpoint: Endpoint, mode: str, config: PingConfig) -> int:
             deadline = sent_at + config.timeout
             answered = False  # a reply to this seq came, good or bad: stop waiting
             while not answered and (left := deadline - time.monotonic()) > 0:
-                for frame in handle(_recv_some(endpoint, left)):
+                frames = _recv_some(endpoint, left)
+                arrived = time.monotonic()  # the round trip ends here, before our parsing
+                for frame in handle(frames):
                     packet = Ether(frame) if l2 else IP(frame)
                     if not packet.haslayer(ICMP) or packet[IP].src != config.target:
                         continue
@@ -119,7 +121,7 @@ def ping(endpoint: Endpoint, mode: str, config: PingConfig) -> int:
                     if problem:
                         say(f"bad reply icmp_seq={seq}: {problem}")
                         break
-                    rtt = (time.monotonic() - sent_at) * 1000
+                    rtt = (arrived - sent_at) * 1000
                     rtts.append(rtt)
                     say(
                         f"{len(bytes(reply))} bytes from {config.target}: icmp_seq={seq} "
