@@ -326,12 +326,14 @@ class TxQueue(_Queue):
             raise LocalProtocolError("send() while alloc()ed buffers are not committed")
         if lengths.size == 0:
             return 0
-        if lengths.min() <= 0:
-            raise LocalProtocolError("cannot send an empty frame")
-        if data.size < lengths.sum():
-            raise LocalProtocolError(f"{lengths.sum()} bytes of frames, {data.size} packed")
         size = int(lengths[0])
-        if self.role is Role.SLAVE and not self._never_fits(size, 0) and (lengths == size).all():
+        equal = bool((lengths == size).all())  # then two reductions less
+        if (size if equal else lengths.min()) <= 0:
+            raise LocalProtocolError("cannot send an empty frame")
+        total = size * lengths.size if equal else int(lengths.sum())
+        if data.size < total:
+            raise LocalProtocolError(f"{total} bytes of frames, {data.size} packed")
+        if equal and self.role is Role.SLAVE and not self._never_fits(size, 0):
             return self._send_equal(data, size, lengths.size)
         dropped = 0
         while True:
