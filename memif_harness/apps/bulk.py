@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 
+from ..memif.protocol.constants import RxMode
 from ..memif.protocol.errors import MemifError
 from ..memif.runtime.endpoint import Endpoint
 from ..memif.runtime.interface import Interface
@@ -87,6 +88,8 @@ def load(
     """Send ``frame`` for ``duration`` seconds on every transmit queue (``rate`` frames per
     second in all, or as fast as the rings drain), receiving what comes back."""
     iface = endpoint.interface
+    for qid in range(len(iface.rx_queues)):  # we poll: the peer need not signal each burst
+        iface.set_rx_mode(RxMode.POLLING, qid)
     burst = 1 << iface.config.log2_ring_size
     data = np.frombuffer(frame * burst, dtype=np.uint8)
     lengths = np.full(burst, len(frame), dtype=np.int64)
