@@ -13,13 +13,15 @@ Both of ours use the bulk paths (``Interface.send_packed`` / ``recv_into``: fram
 one numpy buffer, no Python object per frame) with bursts of a whole ring. Frames larger than
 a 2048-byte buffer (9000 bytes) are chained: testpmd sends them as segments of 2000 bytes.
 
-Each sender and receiver gets a core of its own: one testpmd's forwarding lcore is pinned to
-CPU 0, the other side (a second testpmd, or this process) to CPU 1.
+Each sender and receiver gets a core of its own, and every sender the same one: the
+receiver (testpmd ``rxonly``, or this process) runs on CPU 0, the sender (testpmd
+``txonly``, or this process) on CPU 1, so a load on one CPU from elsewhere weighs on the
+reference and on ours alike.
 
 Rates are packets per second counted by the receiver. This is a benchmark, not a test:
 the machine is small and noisy, nothing here asserts a number. Run::
 
-    python -m bench.throughput [--seconds 3] [--sizes 64,1500,9000] [--json out.json]
+    python -m bench.throughput [--seconds 3] [--sizes 64,1500,9000] [--runs 1] [--json out.json]
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import argparse
 import json
 import math
 import os
+import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -80,7 +83,7 @@ def reference(
     peer: TestpmdPeer, other: TestpmdPeer, workdir: Path, size: int, seconds: float
 ) -> float:
     """testpmd -> testpmd."""
-    sock = str(workdir / "ref.sock")
+    sock = str(workdir / f"ref-{size}-{time.monotonic_ns()}.sock")
     with _server(peer, sock, "rxonly") as server:
         client = _txonly_client(other, sock, size)
         try:
@@ -92,7 +95,7 @@ def reference(
 
 def ours_tx(peer: TestpmdPeer, workdir: Path, size: int, seconds: float) -> float:
     """Our slave -> testpmd rxonly, a ring's worth of frames per call; testpmd counts."""
-    sock = str(workdir / "tx.sock")
+    sock = str(workdir / f"tx-{size}-{time.monotonic_ns()}.sock")
     with _server(peer, sock, "rxonly") as server, Endpoint("slave", sock) as ours:
         ours.wait_connected(10)
         burst = 1 << ours.config.log2_ring_size
@@ -110,7 +113,7 @@ def ours_tx(peer: TestpmdPeer, workdir: Path, size: int, seconds: float) -> floa
 
 def ours_rx(peer: TestpmdPeer, workdir: Path, size: int, seconds: float) -> float:
     """testpmd txonly -> our master copying every byte out; we count."""
-    sock = str(workdir / "rx.sock")
+    sock = str(workdir / f"rx-{size}-{time.monotonic_ns()}.sock")
     with Endpoint("master", sock, rx_mode=RxMode.POLLING) as ours:  # testpmd polls too
         client = _txonly_client(peer, sock, size)
         try:
@@ -140,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--sizes", default="64,1500,9000")
+    parser.add_argument("--runs", type=int, default=1, help="repeat; print median ratios")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     cpus = sorted(os.sched_getaffinity(0))
@@ -154,30 +158,42 @@ def main(argv: list[str] | None = None) -> int:
     except PeerUnavailable as exc:
         print(f"cannot benchmark: {exc}")
         return 2
-    os.sched_setaffinity(0, {cpus[1]})
     results = []
     with tempfile.TemporaryDirectory(prefix="mh-bench-", dir="/tmp") as tmp:
         workdir = Path(tmp)
         try:
-            for size in (int(s) for s in args.sizes.split(",")):
-                ref = reference(peer, other, workdir, size, args.seconds)
-                tx = ours_tx(peer, workdir, size, args.seconds)
-                rx = ours_rx(peer, workdir, size, args.seconds)
-                results.append(
-                    {"size": size, "testpmd_pps": ref, "ours_tx_pps": tx, "ours_rx_pps": rx}
-                )
+            for run in range(1, args.runs + 1):
+                for size in (int(s) for s in args.sizes.split(",")):
+                    ref = reference(peer, other, workdir, size, args.seconds)
+                    os.sched_setaffinity(0, {cpus[1]})  # we send from the sender's CPU
+                    tx = ours_tx(peer, workdir, size, args.seconds)
+                    os.sched_setaffinity(0, {cpus[0]})  # we receive on the receiver's CPU
+                    rx = ours_rx(other, workdir, size, args.seconds)
+                    os.sched_setaffinity(0, cpus)
+                    results.append(
+                        {"run": run, "size": size, "testpmd_pps": ref,
+                         "ours_tx_pps": tx, "ours_rx_pps": rx}
+                    )  # fmt: skip
         finally:
             peer.stop()
             other.stop()
             os.sched_setaffinity(0, cpus)
-    print(f"{'size':>6} {'testpmd->testpmd':>18} {'ours->testpmd':>22} {'testpmd->ours':>22}")
+    header = f"{'testpmd->testpmd':>18} {'ours->testpmd':>22} {'testpmd->ours':>22}"
+    print(f"{'run':>3} {'size':>6} {header}")
     for r in results:
         ref = r["testpmd_pps"]
         print(
-            f"{r['size']:>6} {ref:>14,.0f} pps {r['ours_tx_pps']:>12,.0f} pps "
+            f"{r['run']:>3} {r['size']:>6} {ref:>14,.0f} pps {r['ours_tx_pps']:>12,.0f} pps "
             f"({r['ours_tx_pps'] / ref:5.2f}x) {r['ours_rx_pps']:>12,.0f} pps "
             f"({r['ours_rx_pps'] / ref:5.2f}x)"
         )
+    if args.runs > 1:
+        print(f"median ratio over {args.runs} runs:")
+        for size in sorted({r["size"] for r in results}):
+            rows = [r for r in results if r["size"] == size]
+            tx = statistics.median(r["ours_tx_pps"] / r["testpmd_pps"] for r in rows)
+            rx = statistics.median(r["ours_rx_pps"] / r["testpmd_pps"] for r in rows)
+            print(f"{'':>3} {size:>6} {'':>18} {tx:>21.2f}x {rx:>21.2f}x")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0
