@@ -189,11 +189,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.runs > 1:
         print(f"median ratio over {args.runs} runs:")
-        for size in sorted({r["size"] for r in results}):
-            rows = [r for r in results if r["size"] == size]
-            tx = statistics.median(r["ours_tx_pps"] / r["testpmd_pps"] for r in rows)
-            rx = statistics.median(r["ours_rx_pps"] / r["testpmd_pps"] for r in rows)
-            print(f"{'':>3} {size:>6} {'':>18} {tx:>21.2f}x {rx:>21.2f}x")
+        for frames in sorted({int(r["size"]) for r in results}):
+            rows = [r for r in results if r["size"] == frames]
+            tx_ratio = statistics.median(r["ours_tx_pps"] / r["testpmd_pps"] for r in rows)
+            rx_ratio = statistics.median(r["ours_rx_pps"] / r["testpmd_pps"] for r in rows)
+            print(f"{'':>3} {frames:>6} {'':>18} {tx_ratio:>21.2f}x {rx_ratio:>21.2f}x")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0

@@ -309,11 +309,17 @@ class TxQueue(_Queue):
         """
         if not frames:
             return self.send_packed(np.zeros(0, dtype=np.uint8), np.zeros(0, dtype=np.int64))
-        lengths = np.fromiter(map(len, frames), dtype=np.int64, count=len(frames))
-        data = np.frombuffer(b"".join(frames), dtype=np.uint8)
-        if data.size != lengths.sum():
-            raise LocalProtocolError("frames must be byte strings (bytes-like of bytes)")
-        return self.send_packed(data, lengths)
+        consumed = 0
+        while True:  # a window at a time: only what may be placed is joined
+            window = frames[consumed : consumed + self.ring.size + 1]
+            lengths = np.fromiter(map(len, window), dtype=np.int64, count=len(window))
+            data = np.frombuffer(b"".join(window), dtype=np.uint8)
+            if data.size != lengths.sum():
+                raise LocalProtocolError("frames must be byte strings (bytes-like of bytes)")
+            done = self.send_packed(data, lengths)
+            consumed += done
+            if done < len(window) or consumed == len(frames):
+                return consumed
 
     def send_packed(self, data: npt.NDArray[np.uint8], lengths: _I64) -> int:
         """:meth:`send` for frames packed back to back in ``data``, frame ``i`` being
