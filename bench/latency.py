@@ -30,6 +30,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from bench import two_cpus
 from bench.soak import ResponderPeer
 from memif_harness import cli
 from memif_harness.memif.protocol.constants import Role
@@ -116,9 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--libmemif-app", help="libmemif's icmp_responder example")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < 2:
-        print("cannot benchmark: needs two CPUs (one per side)")
+    cpus = two_cpus()
+    if cpus is None:
         return 2
     os.sched_setaffinity(0, {cpus[1]})
     rows: dict[str, dict[str, float | int] | str] = {}

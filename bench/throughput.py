@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import two_cpus
 from memif_harness.memif.protocol.constants import Role, RxMode
 from memif_harness.memif.protocol.errors import RemoteProtocolError
 from memif_harness.memif.runtime.endpoint import Endpoint, EventLoop
@@ -175,9 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=1, help="repeat; print median ratios")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < 2:
-        print("cannot benchmark: needs two CPUs (one per side)")
+    cpus = two_cpus()
+    if cpus is None:
         return 2
     peer = TestpmdPeer(autostart=False, lcores=f"0@{cpus[0]},1@{cpus[0]}")
     other = TestpmdPeer(autostart=False, lcores=f"0@{cpus[1]},1@{cpus[1]}")

@@ -17,7 +17,6 @@ import time
 import numpy as np
 
 from ..memif.protocol.constants import RxMode
-from ..memif.protocol.errors import MemifError
 from ..memif.runtime.endpoint import Endpoint
 from ..memif.runtime.interface import Interface
 from .link import LinkConfig
@@ -146,26 +145,19 @@ def print_result(title: str, result: BulkResult) -> None:
 
 def run(link: LinkConfig, frame: bytes, duration: float, rate: float | None) -> int:
     """Connect, load the peer, print the counts; 1 if the link failed or went down."""
-    try:
-        endpoint = link.endpoint()
-    except MemifError as exc:
-        say(f"memif-harness gen: cannot create the interface: {exc}", err=True)
-        return 1
-    with endpoint:
-        if not link.connect(endpoint, "gen"):
-            return 1
-        try:
-            result = load(endpoint, frame, duration, rate)
-        except MemifError as exc:
-            return link.went_down(endpoint, "gen", exc)
-    pace = "unlimited" if rate is None else f"{rate:,.0f} pps"
-    print_result(
-        f"gen --bulk: {len(frame)}-byte frames for {duration:g} s, rate {pace}, "
-        f"{len(result.queues)} queue(s)",
-        result,
-    )
-    say(
-        f"gen: bulk: sent {result.sent} ({result.pps:,.0f} pps, {result.sent * len(frame)} "
-        f"bytes), dropped {result.dropped}, received {result.received}"
-    )
-    return 0
+
+    def work(endpoint: Endpoint) -> int:
+        result = load(endpoint, frame, duration, rate)
+        pace = "unlimited" if rate is None else f"{rate:,.0f} pps"
+        print_result(
+            f"gen --bulk: {len(frame)}-byte frames for {duration:g} s, rate {pace}, "
+            f"{len(result.queues)} queue(s)",
+            result,
+        )
+        say(
+            f"gen: bulk: sent {result.sent} ({result.pps:,.0f} pps, {result.sent * len(frame)} "
+            f"bytes), dropped {result.dropped}, received {result.received}"
+        )
+        return 0
+
+    return link.serve("gen", work)

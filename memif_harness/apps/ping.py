@@ -13,7 +13,6 @@ from scapy.layers.inet import ICMP, IP
 from scapy.layers.l2 import Ether
 
 from ..memif.protocol.constants import Mode
-from ..memif.protocol.errors import MemifError
 from ..memif.runtime.endpoint import Endpoint
 from ..traffic.frames import (
     arp_request,
@@ -42,18 +41,7 @@ class PingConfig:
 
 def run(link: LinkConfig, config: PingConfig) -> int:
     """Connect over ``link`` and ping; the exit status."""
-    try:
-        endpoint = link.endpoint()
-    except MemifError as exc:
-        say(f"memif-harness ping: cannot create the interface: {exc}", err=True)
-        return 1
-    with endpoint:
-        if not link.connect(endpoint, "ping"):
-            return 1
-        try:
-            return ping(endpoint, link.mode, config)
-        except MemifError as exc:  # the link went down under us
-            return link.went_down(endpoint, "ping", exc)
+    return link.serve("ping", lambda endpoint: ping(endpoint, link.mode, config))
 
 
 def ping(endpoint: Endpoint, mode: str, config: PingConfig) -> int:
