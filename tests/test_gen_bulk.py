@@ -1,5 +1,6 @@
-"""``memif-harness gen --bulk`` against real DPDK testpmd: what we say we sent, testpmd
-received, and what testpmd says it forwarded back, we received. Counts, not speed."""
+"""``memif-harness gen --bulk`` against real DPDK testpmd (and our own responder, which
+needs nothing installed): what we say we sent, the peer received, and what the peer says it
+sent back, we received. Counts, not speed."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from memif_harness.memif.runtime.endpoint import Endpoint
 from memif_harness_fixtures.peers.base import InterfaceSpec
 from memif_harness_fixtures.peers.testpmd import TestpmdInterface, TestpmdPeer, find_pmd_dir
 
-pytestmark = pytest.mark.skipif(
+from .test_responder import start_responder, stop_responder
+
+needs_testpmd = pytest.mark.skipif(
     shutil.which("dpdk-testpmd") is None or find_pmd_dir() is None,
     reason="dpdk-testpmd not installed: apt-get install dpdk dpdk-dev",
 )
@@ -41,6 +44,7 @@ def _server(peer: TestpmdPeer, sock: str, mode: str, queues: int = 1) -> Testpmd
     return iface
 
 
+@needs_testpmd
 @pytest.mark.parametrize(
     ("size", "mode"),
     # 9000-byte frames only one way: testpmd's own chained Tx (22.11) overruns the buffers
@@ -68,6 +72,7 @@ def test_unlimited_counts_match_testpmd(
     assert (result.received > 0) == (mode == "io")
 
 
+@needs_testpmd
 def test_rate_on_two_queues_counts_match_testpmd_rxonly(
     testpmd: TestpmdPeer, tmp_path: Path
 ) -> None:
@@ -84,6 +89,7 @@ def test_rate_on_two_queues_counts_match_testpmd_rxonly(
     assert 0 < result.sent + sum(q.dropped for q in result.queues) <= 20000 + 1024
 
 
+@needs_testpmd
 def test_command_line_reports_what_it_sent_and_got_back(
     testpmd: TestpmdPeer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -99,3 +105,25 @@ def test_command_line_reports_what_it_sent_and_got_back(
     assert sent_bytes == sent * 200
     assert 0 < received <= sent
     assert "ring full" in out  # the per-queue table
+
+
+def test_command_line_counts_match_our_responder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Our ``responder`` (a subprocess, master) answers every ICMP echo: the counts it prints
+    when stopped are what gen says it sent and got back."""
+    sock = str(tmp_path / "gen.sock")
+    responder = start_responder("--role", "master", "--socket", sock)
+    argv = ["gen", "--bulk", "--role", "slave", "--socket", sock, "--stream", "icmp"]
+    status = cli.main([*argv, "--duration", "1", "--rate", "20000"])
+    code, log = stop_responder(responder)
+    assert status == 0
+    assert code == 0, log
+    match = _SUMMARY.search(capsys.readouterr().out)
+    assert match
+    sent, _, dropped, received = (int(g) for g in match.groups())
+    stats = re.search(r"stopped: received (\d+), replied (\d+)", log)
+    assert stats, log
+    assert int(stats.group(1)) == sent
+    assert int(stats.group(2)) == received
+    assert 0 < sent + dropped <= 20000 + 1024
