@@ -102,11 +102,9 @@ def load(
     while (now := time.monotonic()) < end:
         want = burst if rate is None else min(burst, int(rate * (now - start)) - offered)
         if want > 0:
-            txq = iface.tx_queues[qid]
-            full = txq.stats.ring_full
             placed = iface.send_packed(qid, data, lengths[:want])
             loads[qid].sent += placed
-            loads[qid].ring_full += txq.stats.ring_full - full
+            loads[qid].ring_full += placed < want  # as the queue counts ``ring_full``
             if rate is not None:
                 loads[qid].dropped += want - placed
                 offered += want
