@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,6 +37,17 @@ def testpmd() -> Iterator[TestpmdPeer]:
         yield peer
 
 
+def _settled(server: TestpmdInterface, sent: int) -> dict[str, int]:
+    """testpmd's port counters once it has read all ``sent`` frames (at most 5 s: a busy
+    machine may starve it), while the link is still up."""
+    deadline = time.monotonic() + 5
+    stats = server.port_stats()
+    while stats["RX-packets"] < sent and time.monotonic() < deadline:
+        time.sleep(0.05)
+        stats = server.port_stats()
+    return stats
+
+
 def _server(peer: TestpmdPeer, sock: str, mode: str, queues: int = 1) -> TestpmdInterface:
     spec = InterfaceSpec(role=Role.MASTER, socket=sock, rx_queues=queues, tx_queues=queues)
     iface = peer.create_interface(spec)
@@ -61,8 +73,9 @@ def test_unlimited_counts_match_testpmd(
     server = _server(testpmd, sock, mode)
     with Endpoint("slave", sock) as ours:
         ours.wait_connected(10)
-        result = bulk.load(ours, bytes(range(256)) * (size // 256) + bytes(size % 256), 1.0)
-        stats = server.port_stats()
+        frame = bytes(range(256)) * (size // 256) + bytes(size % 256)
+        result = bulk.load(ours, frame, 1.0, drain=1.0)  # what testpmd echoes, we count
+        stats = _settled(server, result.sent)
     assert result.sent > 0
     assert result.dropped == 0  # unlimited: nothing is due, so nothing is dropped
     assert stats["RX-packets"] == result.sent
@@ -81,7 +94,7 @@ def test_rate_on_two_queues_counts_match_testpmd_rxonly(
     with Endpoint("slave", sock, tx_queues=2, rx_queues=2) as ours:
         ours.wait_connected(10)
         result = bulk.load(ours, bytes(64), 1.0, rate=20000)
-        stats = server.port_stats()
+        stats = _settled(server, result.sent)
     assert stats["RX-packets"] == result.sent
     assert [q.sent > 0 for q in result.queues] == [True, True]
     assert result.received == 0

@@ -82,10 +82,16 @@ class _Receiver:
 
 
 def load(
-    endpoint: Endpoint, frame: bytes, duration: float, rate: float | None = None
+    endpoint: Endpoint,
+    frame: bytes,
+    duration: float,
+    rate: float | None = None,
+    *,
+    drain: float = DRAIN,
 ) -> BulkResult:
     """Send ``frame`` for ``duration`` seconds on every transmit queue (``rate`` frames per
-    second in all, or as fast as the rings drain), receiving what comes back."""
+    second in all, or as fast as the rings drain), receiving what comes back, and for
+    ``drain`` seconds more."""
     iface = endpoint.interface
     for qid in range(len(iface.rx_queues)):  # we poll: the peer need not signal each burst
         iface.set_rx_mode(RxMode.POLLING, qid)
@@ -111,7 +117,7 @@ def load(
             qid = (qid + 1) % queues
         receiver.poll()
     elapsed = time.monotonic() - start
-    quiet = time.monotonic() + DRAIN
+    quiet = time.monotonic() + drain
     while time.monotonic() < quiet:
         receiver.poll()
     return BulkResult(frame_size=len(frame), elapsed=elapsed, queues=loads)
