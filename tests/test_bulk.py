@@ -58,6 +58,8 @@ def bulk_transfer(tx: TxQueue, rx: RxQueue, frames: Sequence[bytes]) -> list[byt
         max_size=6,
     ),
 )
+@example(log2=1, bsize=1, bursts=[[1, 1, 1]])  # more frames than the ring: ring full
+@example(log2=1, bsize=1, bursts=[[3, 1, 1, 3]])  # an oversize frame after placed ones
 def test_bulk_paths_deliver_what_the_per_frame_paths_do(
     log2: int, bsize: int, bursts: list[list[int]]
 ) -> None:

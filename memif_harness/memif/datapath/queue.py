@@ -310,13 +310,15 @@ class TxQueue(_Queue):
         if not frames:
             return self.send_packed(np.zeros(0, dtype=np.uint8), np.zeros(0, dtype=np.int64))
         consumed = 0
+        placed_before = self.stats.packets
         while True:  # a window at a time: only what may be placed is joined
             window = frames[consumed : consumed + self.ring.size + 1]
             lengths = np.fromiter(map(len, window), dtype=np.int64, count=len(window))
             data = np.frombuffer(b"".join(window), dtype=np.uint8)
             if data.size != lengths.sum():
                 raise LocalProtocolError("frames must be byte strings (bytes-like of bytes)")
-            done = self.send_packed(data, lengths)
+            # once a frame is placed, one that never fits is no longer leading: it stops us
+            done = self._send_packed(data, lengths, drop=self.stats.packets == placed_before)
             consumed += done
             if done < len(window) or consumed == len(frames):
                 return consumed
@@ -328,6 +330,11 @@ class TxQueue(_Queue):
         On the slave, a burst of equal frames takes one copy and one descriptor write per
         buffer a frame needs (:meth:`_send_equal`), not per frame.
         """
+        return self._send_packed(data, lengths, drop=True)
+
+    def _send_packed(self, data: npt.NDArray[np.uint8], lengths: _I64, *, drop: bool) -> int:
+        """:meth:`send_packed`; ``drop`` False: a leading frame that can never fit is not
+        dropped but stops the call, as any frame after one placed does."""
         if self._pending:
             raise LocalProtocolError("send() while alloc()ed buffers are not committed")
         if lengths.size == 0:
@@ -346,6 +353,9 @@ class TxQueue(_Queue):
             slots, rec, per_frame, never = self._reserve(lengths[dropped:])
             if not never:
                 break
+            if not drop:
+                self.stats.ring_full += 1
+                return 0
             self.stats.oversize += 1
             dropped += 1
             if dropped == lengths.size:
