@@ -314,6 +314,20 @@ def build_parser() -> argparse.ArgumentParser:
         "which drops what arrives before its forwarding starts; default 0: none)",
     )
     p.add_argument("--pcap-dir", default=None, help="write sent/received pcaps here on failure")
+    p.add_argument(
+        "--bulk",
+        action="store_true",
+        help="load the peer instead: the stream's first frame, repeated for --duration at "
+        "--rate (unlimited: as fast as the rings drain) on every queue; reports the pps "
+        "achieved, drops (ring full) and what came back, without classifying it",
+    )
+    p.add_argument(
+        "--duration",
+        type=positive_float,
+        default=10.0,
+        metavar="SECONDS",
+        help="how long --bulk sends (default 10)",
+    )
     p.set_defaults(func=cmd_gen)
 
     p = sub.add_parser("run", help="run the conformance and interop suites, print the matrix")
@@ -463,6 +477,8 @@ def cmd_gen(args: argparse.Namespace) -> int:
         pcap_dir=args.pcap_dir,
         deadline=args.deadline,
         warmup=args.warmup,
+        bulk=args.bulk,
+        duration=args.duration,
     )
     return gen.run(_link(args), config)
 

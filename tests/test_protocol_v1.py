@@ -21,7 +21,7 @@ from memif_harness.memif.protocol import wire
 from memif_harness.memif.protocol.config import InterfaceConfig
 from memif_harness.memif.protocol.constants import DESC_FLAG_NEXT, VERSION, Mode, RingType, Role
 from memif_harness.memif.protocol.control import ControlChannel
-from memif_harness.memif.protocol.errors import LocalProtocolError, RemoteProtocolError
+from memif_harness.memif.protocol.errors import LocalProtocolError, MemifError, RemoteProtocolError
 from memif_harness.memif.protocol.events import ConnectRequested, HelloReceived
 from memif_harness.memif.protocol.versions import (
     COOKIE_V1,
@@ -491,3 +491,17 @@ def test_a_socket_whose_interfaces_disagree(tmp_path: pathlib.Path) -> None:
             assert slave.interface.version == version << 8
             slave.send([b"v%d" % version * 30])
             assert master.recv(1, timeout=2) == [b"v%d" % version * 30]
+
+
+def test_the_bulk_path_is_2_0_only(tmp_path: pathlib.Path) -> None:
+    """send_packed/recv_into say so on a 1.0 link instead of misusing its rings."""
+    sock = str(tmp_path / "b.sock")
+    with EventLoop() as loop:
+        Endpoint("master", sock, loop=loop, protocol=1, log2_ring_size=5)
+        slave = Endpoint("slave", sock, loop=loop, protocol=1, log2_ring_size=5)
+        slave.wait_connected(5)
+        data, lengths = np.zeros(64, dtype=np.uint8), np.array([64], dtype=np.int64)
+        with pytest.raises(MemifError, match=r"protocol 2\.0's"):
+            slave.interface.send_packed(0, data, lengths)
+        with pytest.raises(MemifError, match=r"protocol 2\.0's"):
+            slave.interface.recv_into(0, data, lengths)

@@ -11,6 +11,7 @@ from ..memif.runtime.endpoint import Endpoint
 from ..traffic.exchange import send_and_expect
 from ..traffic.expect import resolve_expect
 from ..traffic.streams import STREAM_KINDS, make_stream
+from . import bulk
 from .link import LinkConfig
 from .output import VERDICT_COLUMNS, print_table, say, verdict_row
 from .responder import DEFAULT_MAC
@@ -25,6 +26,9 @@ class GenConfig:
     link up; None: no bound); ``warmup`` (seconds, 0: none) first sends probes of the same
     kind until one comes back, for a peer that drops what arrives before it forwards (testpmd
     flushes its receive queues on ``start``).
+    ``bulk`` loads the peer with the stream's first frame for ``duration`` seconds instead
+    (see :mod:`memif_harness.apps.bulk`); ``rate`` paces it, ``count`` and the rest of the
+    stream's pacing do not apply.
     """
 
     stream: str = "udp"
@@ -44,6 +48,8 @@ class GenConfig:
     pcap_dir: str | None = None
     deadline: float | None = None
     warmup: float = 0.0
+    bulk: bool = False
+    duration: float = 10.0
 
 
 def _warm_up(endpoint: Endpoint, probe: list[bytes], seconds: float) -> None:
@@ -76,6 +82,13 @@ def run(link: LinkConfig, config: GenConfig) -> int:
         kw.update(src_ip=config.src_ip or "192.168.1.2", target_ip=config.dst_ip or "192.168.1.1")
     else:
         kw.update(l2=l2, dst_mac=config.dst_mac, src_ip=config.src_ip, dst_ip=config.dst_ip)
+    if config.bulk:
+        try:
+            frame = make_stream(config.stream, 1, 1, config.size, **kw).frames()[0]
+        except ValueError as exc:
+            say(f"memif-harness gen: {exc}", err=True)
+            return 2
+        return bulk.run(link, frame, config.duration, config.rate)
     expect_name = config.expect
     if expect_name == "auto":
         expect_name = "icmp-echo" if config.stream.startswith("icmp") else "identity"

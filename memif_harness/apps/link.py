@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 
 from ..memif.protocol.constants import (
     DEFAULT_BUFFER_SIZE,
@@ -97,6 +98,23 @@ class LinkConfig:
             err=True,
         )
         return False
+
+    def serve(self, what: str, work: Callable[[Endpoint], int]) -> int:
+        """Create the endpoint, wait for the peer and return what ``work`` on it returns; 1
+        (having said why) when the interface cannot be created, no peer came, or the link
+        went down under ``work``."""
+        try:
+            endpoint = self.endpoint()
+        except MemifError as exc:
+            say(f"memif-harness {what}: cannot create the interface: {exc}", err=True)
+            return 1
+        with endpoint:
+            if not self.connect(endpoint, what):
+                return 1
+            try:
+                return work(endpoint)
+            except MemifError as exc:  # the link went down under us
+                return self.went_down(endpoint, what, exc)
 
     def went_down(self, endpoint: Endpoint, what: str, error: MemifError) -> int:
         """Say why the link went down under a running exchange (the peer's DISCONNECT reason

@@ -13,7 +13,6 @@ from scapy.layers.inet import ICMP, IP
 from scapy.layers.l2 import Ether
 
 from ..memif.protocol.constants import Mode
-from ..memif.protocol.errors import MemifError
 from ..memif.runtime.endpoint import Endpoint
 from ..traffic.frames import (
     arp_request,
@@ -42,18 +41,7 @@ class PingConfig:
 
 def run(link: LinkConfig, config: PingConfig) -> int:
     """Connect over ``link`` and ping; the exit status."""
-    try:
-        endpoint = link.endpoint()
-    except MemifError as exc:
-        say(f"memif-harness ping: cannot create the interface: {exc}", err=True)
-        return 1
-    with endpoint:
-        if not link.connect(endpoint, "ping"):
-            return 1
-        try:
-            return ping(endpoint, link.mode, config)
-        except MemifError as exc:  # the link went down under us
-            return link.went_down(endpoint, "ping", exc)
+    return link.serve("ping", lambda endpoint: ping(endpoint, link.mode, config))
 
 
 def ping(endpoint: Endpoint, mode: str, config: PingConfig) -> int:
@@ -105,7 +93,9 @@ def ping(endpoint: Endpoint, mode: str, config: PingConfig) -> int:
             deadline = sent_at + config.timeout
             answered = False  # a reply to this seq came, good or bad: stop waiting
             while not answered and (left := deadline - time.monotonic()) > 0:
-                for frame in handle(_recv_some(endpoint, left)):
+                frames = _recv_some(endpoint, left)
+                arrived = time.monotonic()  # the round trip ends here, before our parsing
+                for frame in handle(frames):
                     packet = Ether(frame) if l2 else IP(frame)
                     if not packet.haslayer(ICMP) or packet[IP].src != config.target:
                         continue
@@ -119,7 +109,7 @@ def ping(endpoint: Endpoint, mode: str, config: PingConfig) -> int:
                     if problem:
                         say(f"bad reply icmp_seq={seq}: {problem}")
                         break
-                    rtt = (time.monotonic() - sent_at) * 1000
+                    rtt = (arrived - sent_at) * 1000
                     rtts.append(rtt)
                     say(
                         f"{len(bytes(reply))} bytes from {config.target}: icmp_seq={seq} "

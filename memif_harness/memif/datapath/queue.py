@@ -26,6 +26,7 @@ what x86's memory model needs; weakly ordered CPUs would need barriers Python la
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 from collections.abc import Sequence
 from typing import TypeAlias
@@ -147,6 +148,20 @@ class _Queue:
             if mode is Mode.ETHERNET
             else self.buffer_size
         )
+        #: Slave: every slot's buffer as one row of a strided view, and the descriptors
+        #: (region 0, the slot's offset, flags 0) that point at them.
+        self._slot_rows: npt.NDArray[np.uint8] = np.zeros((0, 0), dtype=np.uint8)
+        self._own_desc: _Desc = np.zeros(0, dtype=DESC_DTYPE)
+        if role is Role.SLAVE and ring.size:
+            start = int(self._slot_offsets[0])
+            extent = self._bufs[0][start : start + ring.size * self.buffer_size]
+            self._slot_rows = as_strided(
+                extent, shape=(ring.size, self.buffer_size), strides=(self.buffer_size, 1)
+            )
+            self._own_desc = np.zeros(ring.size, dtype=DESC_DTYPE)
+            self._own_desc["offset"] = self._slot_offsets
+        self._desc_length: npt.NDArray[np.uint32] = self._desc["length"]
+        self._desc_flags: npt.NDArray[np.uint16] = self._desc["flags"]
         if eventfd is not None:
             os.set_blocking(eventfd, False)  # the peer can saturate or drain it: never block
 
@@ -292,38 +307,102 @@ class TxQueue(_Queue):
         (larger than the whole ring, or than every buffer the slave posted) is dropped and
         counted in ``stats.oversize``, as VPP drops and counts "no free tx slots".
         """
+        if not frames:
+            return self.send_packed(np.zeros(0, dtype=np.uint8), np.zeros(0, dtype=np.int64))
+        consumed = 0
+        placed_before = self.stats.packets
+        while True:  # a window at a time: only what may be placed is joined
+            window = frames[consumed : consumed + self.ring.size + 1]
+            lengths = np.fromiter(map(len, window), dtype=np.int64, count=len(window))
+            data = np.frombuffer(b"".join(window), dtype=np.uint8)
+            if data.size != lengths.sum():
+                raise LocalProtocolError("frames must be byte strings (bytes-like of bytes)")
+            # once a frame is placed, one that never fits is no longer leading: it stops us
+            done = self._send_packed(data, lengths, drop=self.stats.packets == placed_before)
+            consumed += done
+            if done < len(window) or consumed == len(frames):
+                return consumed
+
+    def send_packed(self, data: npt.NDArray[np.uint8], lengths: _I64) -> int:
+        """:meth:`send` for frames packed back to back in ``data``, frame ``i`` being
+        ``lengths[i]`` bytes: the bulk path, with no Python object per frame.
+
+        On the slave, a burst of equal frames takes one copy and one descriptor write per
+        buffer a frame needs (:meth:`_send_equal`), not per frame.
+        """
+        return self._send_packed(data, lengths, drop=True)
+
+    def _send_packed(self, data: npt.NDArray[np.uint8], lengths: _I64, *, drop: bool) -> int:
+        """:meth:`send_packed`; ``drop`` False: a leading frame that can never fit is not
+        dropped but stops the call, as any frame after one placed does."""
         if self._pending:
             raise LocalProtocolError("send() while alloc()ed buffers are not committed")
-        if not frames:
+        if lengths.size == 0:
             return 0
-        lengths = np.fromiter(map(len, frames), dtype=np.int64, count=len(frames))
-        if lengths.min() == 0:
+        size = int(lengths[0])
+        equal = bool((lengths == size).all())  # then two reductions less
+        if (size if equal else lengths.min()) <= 0:
             raise LocalProtocolError("cannot send an empty frame")
+        total = size * lengths.size if equal else int(lengths.sum())
+        if data.size < total:
+            raise LocalProtocolError(f"{total} bytes of frames, {data.size} packed")
+        if equal and self.role is Role.SLAVE and not self._never_fits(size, 0):
+            return self._send_equal(data, size, lengths.size)
         dropped = 0
         while True:
             slots, rec, per_frame, never = self._reserve(lengths[dropped:])
             if not never:
                 break
+            if not drop:
+                self.stats.ring_full += 1
+                return 0
             self.stats.oversize += 1
             dropped += 1
-            if dropped == len(frames):
+            if dropped == lengths.size:
                 return dropped
-        frames = frames[dropped:]
+        skip = int(lengths[:dropped].sum())
         lengths = lengths[dropped:]
         placed = per_frame.size
         if placed == 0:
             return dropped
-        data = np.frombuffer(b"".join(frames[:placed]), dtype=np.uint8)
-        if data.size != lengths[:placed].sum():
-            raise LocalProtocolError("frames must be byte strings (bytes-like of bytes)")
+        payload = data[skip : skip + int(lengths[:placed].sum())]
         chunk, flags = _chunks(lengths[:placed], per_frame, rec["length"].astype(np.int64))
         rec["length"] = chunk
         rec["flags"] = flags
-        self._scatter(rec["region"].astype(np.int64), rec["offset"].astype(np.int64), chunk, data)
+        self._scatter(
+            rec["region"].astype(np.int64), rec["offset"].astype(np.int64), chunk, payload
+        )
         self._publish(slots, rec)
         self.stats.packets += placed
-        self.stats.bytes += data.size
+        self.stats.bytes += payload.size
         return dropped + placed
+
+    def _send_equal(self, data: npt.NDArray[np.uint8], size: int, count: int) -> int:
+        """Slave: ``count`` frames of ``size`` bytes into our own slots, each frame chained
+        over the same number of buffers; one copy per buffer of a frame, whatever the burst."""
+        cap = self._slot_capacity
+        per_frame = -(-size // cap)
+        placed = min(count, self.free() // per_frame)
+        if placed < count:
+            self.stats.ring_full += 1
+        if placed == 0:
+            return 0
+        frames = data[: placed * size].reshape(placed, size)
+        slots = self._slots(self._next, placed * per_frame)
+        self._desc[slots] = self._own_desc[slots]
+        by_frame = slots.reshape(placed, per_frame)
+        for i in range(per_frame):
+            column = by_frame[:, i]
+            chunk = min(cap, size - i * cap)
+            self._slot_rows[column, :chunk] = frames[:, i * cap : i * cap + chunk]
+            self._desc_length[column] = chunk
+            if i < per_frame - 1:
+                self._desc_flags[column] = DESC_FLAG_NEXT
+        self._next += slots.size
+        self.ring.head = self._next
+        self.stats.packets += placed
+        self.stats.bytes += placed * size
+        return placed
 
     def alloc(self, count: int, size: int = 0) -> list[TxBuffer]:
         """Reserve buffers for up to ``count`` packets of ``size`` bytes (libmemif style).
@@ -399,19 +478,16 @@ class TxQueue(_Queue):
     ) -> None:
         """Copy ``data`` in order into the buffers (region, offset, length) describe.
 
-        Equal chunks into evenly spaced buffers of one region (a burst of same-size frames
-        into consecutive slots) take one strided numpy copy; anything else one memcpy per
-        descriptor, which measured faster than a per-byte index scatter at every size.
+        Equal chunks into evenly spaced buffers of one region take one strided numpy copy
+        per side of the ring's wrap (see :func:`_strided_runs`); anything else one memcpy
+        per descriptor, which measured faster than a per-byte index scatter at every size.
         """
-        count, first = lengths.size, int(lengths[0])
-        if count > 1 and (regions == regions[0]).all() and (lengths == first).all():
-            step = int(offsets[1] - offsets[0])
-            if step > 0 and (np.diff(offsets) == step).all():
-                start = int(offsets[0])  # every chunk was bounds-checked: so is this extent
-                extent = self._bufs[int(regions[0])][start : start + (count - 1) * step + first]
-                rows = as_strided(extent, shape=(count, first), strides=(step, 1))
-                rows[...] = data.reshape(count, first)
-                return
+        runs = _strided_runs(self._bufs, regions, offsets, lengths)
+        if runs is not None:
+            rows = data.reshape(lengths.size, int(lengths[0]))
+            for begin, end, view in runs:
+                view[...] = rows[begin:end]
+            return
         source = data.data
         start = 0
         for r, o, n in zip(regions.tolist(), offsets.tolist(), lengths.tolist(), strict=True):
@@ -426,6 +502,36 @@ class TxQueue(_Queue):
             self.ring.head = self._next
         else:
             self.ring.tail = self._next
+
+
+def _strided_runs(
+    bufs: Sequence[npt.NDArray[np.uint8]], regions: _I64, offsets: _I64, lengths: _I64
+) -> list[tuple[int, int, npt.NDArray[np.uint8]]] | None:
+    """Equal-length buffers of one region at one positive stride, that stride broken at
+    most once (where a ring of consecutive buffers wraps), as ``(begin, end, rows)`` runs:
+    ``rows`` views the buffers ``begin..end`` of the burst as a 2-D array. None otherwise.
+
+    Every buffer was bounds-checked, so each run's extent (its first offset to its last
+    buffer's end) is inside the region.
+    """
+    count, length = lengths.size, int(lengths[0])
+    if count < 2 or (regions != regions[0]).any() or (lengths != length).any():
+        return None
+    steps = np.diff(offsets)
+    step = int(steps[0])
+    breaks = np.flatnonzero(steps != step) + 1
+    if step <= 0 or breaks.size > 1:
+        return None
+    data = bufs[int(regions[0])]
+    bounds = [0, *breaks.tolist(), count]
+    runs = []
+    for begin, end in itertools.pairwise(bounds):
+        start = int(offsets[begin])
+        extent = data[start : start + (end - begin - 1) * step + length]
+        # numpy checks that the rows fit the extent; cheaper than as_strided
+        rows = np.ndarray((end - begin, length), np.uint8, buffer=extent, strides=(step, 1))
+        runs.append((begin, end, rows))
+    return runs
 
 
 def _plan(lengths: _I64, capacity: _I64) -> _I64:
@@ -524,10 +630,70 @@ class RxQueue(_Queue):
         Single-descriptor frames are zero-copy views of shared memory; chained frames are
         gathered into new bytes. A trailing incomplete chain is left for a later call.
         """
+        rec, ends = self._take(max_frames)
+        if ends.size == 0:
+            return []
+        views = self._views
+        segments = [
+            views[r][o : o + n]
+            for r, o, n in zip(
+                rec["region"].tolist(), rec["offset"].tolist(), rec["length"].tolist(), strict=True
+            )
+        ]
+        if ends.size == rec.size:
+            frames = segments
+        else:
+            starts = np.concatenate(([0], ends[:-1] + 1)).tolist()
+            frames = [
+                segments[s] if s == e else memoryview(b"".join(segments[s : e + 1]))
+                for s, e in zip(starts, ends.tolist(), strict=True)
+            ]
+        self._consume(rec, ends)
+        self._held.extend((ends + (self._read - rec.size + 1)).tolist())
+        return frames
+
+    def recv_into(self, buf: npt.NDArray[np.uint8], lengths: _I64) -> int:
+        """The bulk path: copy up to ``lengths.size`` complete frames back to back into
+        ``buf``, set ``lengths[i]`` to frame ``i``'s size, give the slots back at once, and
+        return the number of frames; as many as ``buf`` holds, with no Python object per
+        frame. Frames from :meth:`recv` must be released first.
+
+        Validation is :meth:`recv`'s. Equal frames in evenly spaced buffers (a peer's burst
+        into consecutive slots) take one strided copy per side of the ring's wrap.
+        """
+        if self._held:
+            raise LocalProtocolError("recv_into() while frames from recv() are held")
+        rec, ends = self._take(lengths.size)
+        if ends.size == 0:
+            return 0
+        desc_len = rec["length"].astype(np.int64)
+        if ends.size == rec.size:  # one descriptor a frame
+            frame_len = desc_len
+        else:
+            frame_len = np.add.reduceat(desc_len, np.concatenate(([0], ends[:-1] + 1)))
+        fits = int(np.searchsorted(np.cumsum(frame_len), buf.size, side="right"))
+        if fits == 0:
+            raise LocalProtocolError(f"a {frame_len[0]}-byte frame does not fit {buf.size} bytes")
+        ends = ends[:fits]
+        used = int(ends[-1]) + 1
+        rec, desc_len = rec[:used], desc_len[:used]
+        self._gather(rec, desc_len, buf)
+        lengths[:fits] = frame_len[:fits]
+        self._consume(rec, ends)
+        self._released = self._read
+        if self.role is Role.MASTER:
+            self.ring.tail = self._released
+        else:
+            self.refill()
+        return fits
+
+    def _take(self, max_frames: int) -> tuple[_Desc, _I64]:
+        """Validated copies of the descriptors of up to ``max_frames`` complete frames from
+        ``_read`` on, and the index of each frame's last descriptor."""
         available = self.available()
         count = min(available, max(max_frames, 0))
         if count == 0:
-            return []
+            return np.zeros(0, dtype=DESC_DTYPE), np.zeros(0, dtype=np.int64)
         slots = self._slots(self._read, count)
         rec = self._desc[slots]
         more = (rec["flags"] & DESC_FLAG_NEXT) != 0
@@ -540,34 +706,38 @@ class RxQueue(_Queue):
         self._check_chains(ends, count)
         ends = ends[:max_frames]
         if ends.size == 0:
-            return []
+            return rec[:0], ends
         used = int(ends[-1]) + 1
         slots, rec = slots[:used], rec[:used]
         posted = self._capacity[slots] if self.role is Role.SLAVE else None
         self._check(slots, rec, rx=True, posted=posted)
-        views = self._views
-        segments = [
-            views[r][o : o + n]
-            for r, o, n in zip(
-                rec["region"].tolist(), rec["offset"].tolist(), rec["length"].tolist(), strict=True
-            )
-        ]
-        if ends.size == used:
-            frames = segments
-        else:
-            starts = np.concatenate(([0], ends[:-1] + 1)).tolist()
-            frames = [
-                segments[s] if s == e else memoryview(b"".join(segments[s : e + 1]))
-                for s, e in zip(starts, ends.tolist(), strict=True)
-            ]
-        self._held.extend((ends + (self._read + 1)).tolist())
-        self._read += used
+        return rec, ends
+
+    def _consume(self, rec: _Desc, ends: _I64) -> None:
+        """Move ``_read`` past ``rec`` (validated by :meth:`_take`) and count its frames."""
+        self._read += rec.size
         self.stats.packets += ends.size
         self.stats.bytes += int(rec["length"].sum())
-        return frames
+
+    def _gather(self, rec: _Desc, lengths: _I64, buf: npt.NDArray[np.uint8]) -> None:
+        """Copy the bytes ``rec`` describes, in order, to the start of ``buf``."""
+        regions = rec["region"].astype(np.int64)
+        offsets = rec["offset"].astype(np.int64)
+        runs = _strided_runs(self._bufs, regions, offsets, lengths)
+        if runs is not None:
+            rows = buf[: lengths.sum()].reshape(lengths.size, int(lengths[0]))
+            for begin, end, view in runs:
+                rows[begin:end] = view
+            return
+        pos = 0
+        for r, o, n in zip(regions.tolist(), offsets.tolist(), lengths.tolist(), strict=True):
+            buf[pos : pos + n] = self._bufs[r][o : o + n]
+            pos += n
 
     def _check_chains(self, ends: _I64, count: int) -> None:
         """Reject NEXT chains longer than MAX_CHAIN or that can never complete."""
+        if ends.size == count:  # no NEXT anywhere
+            return
         longest = int(np.diff(ends, prepend=-1).max()) if ends.size else 0
         trailing = count - (int(ends[-1]) + 1 if ends.size else 0)
         if max(longest, trailing) > MAX_CHAIN:

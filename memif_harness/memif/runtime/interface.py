@@ -16,7 +16,10 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
 
 from ..datapath.layout import CopyLayout
 from ..datapath.layout_v1 import CopyLayoutV1
@@ -36,6 +39,7 @@ AnyTx = TxQueue | TxQueueV1
 AnyRx = RxQueue | RxQueueV1
 ConnCallback = Callable[["Interface", Any], None]
 InterruptCallback = Callable[["Interface", Any, int], None]
+_I64: TypeAlias = npt.NDArray[np.int64]
 
 
 def _is_eventfd(fd: int) -> bool:
@@ -407,6 +411,29 @@ class Interface:
             sent = txq.send(frames)
             txq.notify()
             return sent
+
+    def send_packed(self, qid: int, data: npt.NDArray[np.uint8], lengths: _I64) -> int:
+        """:meth:`send` for frames packed back to back in ``data`` (frame ``i`` is
+        ``lengths[i]`` bytes): the bulk path, with no Python object per frame (protocol 2.0
+        only: a 1.0 link raises ``MemifError(INVAL_ARG)``)."""
+        with self._tx(qid) as txq:
+            if isinstance(txq, TxQueueV1):
+                raise MemifError("the bulk path is protocol 2.0's; use send()",
+                                 ErrorCode.INVAL_ARG)
+            sent = txq.send_packed(data, lengths)
+            txq.notify()
+            return sent
+
+    def recv_into(self, qid: int, buf: npt.NDArray[np.uint8], lengths: _I64) -> int:
+        """Copy up to ``lengths.size`` received frames back to back into ``buf``, their sizes
+        into ``lengths``, and give their slots back (releasing as :meth:`refill_queue`
+        does); returns how many. The bulk path: it reads every byte, no view is left
+        (protocol 2.0 only, as :meth:`send_packed`)."""
+        with self._rx(qid) as rxq:
+            if isinstance(rxq, RxQueueV1):
+                raise MemifError("the bulk path is protocol 2.0's; use recv()",
+                                 ErrorCode.INVAL_ARG)
+            return rxq.recv_into(buf, lengths)
 
     def get_details(self) -> Details:
         """``memif_get_details``: names, rings, regions, counters and disconnect reasons."""
