@@ -111,6 +111,10 @@ PROFILES: dict[str, dict[str, ProfileEntry]] = {
                ("H7-hello-max-1.0", "DISCONNECT 'incompatible protocol version', then closed "
                 "| " + _KEPT_MAPS),
                ("H1-slave-answers-hello", "INIT | " + _KEPT_MAPS),
+               ("H9-v1-master", "DISCONNECT 'incompatible protocol version', then closed | "
+                + _KEPT_MAPS),
+               ("H9-v2-master", "1 S2M and 1 M2S rings of 2**10, each in its region | silence "
+                "| " + _KEPT_MAPS),
            )},
         "R4": ProfileEntry(
             BROKEN, _VPP, "VPP dies once it is given rings inside a region larger than its "
@@ -126,9 +130,13 @@ PROFILES: dict[str, dict[str, ProfileEntry]] = {
             BROKEN, _VPP, "VPP dies transmitting into M2S buffers posted in a region never "
             "added (device.c:172-177 unchecked, as the catalogue's (CR) said)", deviation=True),
         "H11": ProfileEntry(
-            BROKEN, _VPP, "VPP as slave lays its region out for the HELLO's 2**8 slots but "
-            "announces rings of 2**10 (ADD_RING log2 10, past the region), then dies: the "
-            "mis-sized ring the catalogue's (CR) predicted (A.10)", deviation=True),
+            "1 S2M and 1 M2S rings of 2**10, 2 not inside their region | DISCONNECT "
+            "'disconnect received', then closed | " + _KEPT_MAPS, _VPP, "VPP as slave lays its "
+            "region out for the HELLO's 2**8 slots but announces rings of 2**10 (ADD_RING log2 "
+            "10, past the region): the mis-sized ring the catalogue's (CR) predicted (A.10); "
+            "the raw master refuses it, as a master that checks does (a master that answers "
+            "CONNECTED regardless sees VPP die), and VPP keeps a mapping as after every slave "
+            "connection", deviation=True),
         "H3": ProfileEntry(
             r"pipelined: ACK, ACK, ACK(, ACK)?, silence \| ARP (un)?answered, 4/4 echo "
             r"replies \| silence", _VPP, "a pipelined handshake gets 3 or 4 ACKs and never a "
