@@ -23,6 +23,7 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
 from ..memif.runtime.endpoint import Endpoint
+from ..traffic.exchange import receive
 from ..traffic.frames import arp_request, echo_reply, format_mac, parse_arp_reply
 from .raw import Chain
 
@@ -153,26 +154,29 @@ class EchoTally:
 
 
 def ping_through(endpoint: Endpoint, addresses: Addresses, count: int = 2,
-                 timeout: float = 4.0) -> str:
-    """ARP, then ``count`` echo requests through our own connected ``endpoint`` (sent again
-    once if unanswered halfway): '' when every reply came back right, else what came."""
+                 timeout: float = 4.0, resend: float = 0.5) -> str:
+    """ARP, then ``count`` echo requests through our own connected ``endpoint`` (replies read
+    from every receive queue), each sent
+    again every ``resend`` seconds while unanswered (as a host does; a 1.0 peer that resets
+    its rings at link-up sees a frame only once the next one follows): '' when every reply
+    came back right, else what came."""
     deadline = time.monotonic() + timeout
 
-    def exchange(frames: list[bytes], tally: EchoTally, done: bool) -> None:
-        endpoint.send(frames)
-        resend = time.monotonic() + timeout / 2
-        while not done and time.monotonic() < deadline:
-            tally.add(Chain(frame, 1) for frame in endpoint.recv(64, timeout=0.05))
-            done = tally.complete if tally.requests else tally.peer_mac is not None
-            if not done and time.monotonic() > resend:
+    def exchange(frames: list[bytes], tally: EchoTally) -> None:
+        again = 0.0
+        while time.monotonic() < deadline:
+            if tally.complete if tally.requests else tally.peer_mac is not None:
+                return
+            if time.monotonic() >= again:
                 endpoint.send(frames)
-                resend = deadline
+                again = time.monotonic() + resend
+            tally.add(Chain(frame, 1) for frame in receive(endpoint, 64, timeout=0.05))
 
     arp = EchoTally.of([], addresses)
-    exchange([addresses.arp_request()], arp, False)
+    exchange([addresses.arp_request()], arp)
     requests = echo_requests(addresses, count, 98, arp.peer_mac or b"\xff" * 6)
     echo = EchoTally.of(requests, addresses)
-    exchange(requests, echo, False)
+    exchange(requests, echo)
     if echo.complete and not echo.wrong:
         return ""
     return ("ARP answered, " if arp.peer_mac else "ARP unanswered, ") + echo.summary()
