@@ -279,8 +279,11 @@ def main(args: argparse.Namespace, console: Console | None = None) -> int:
 
     import pytest  # noqa: PLC0415 - only the run subcommand needs pytest
 
+    from .progress import RichProgress  # noqa: PLC0415 - a pytest plugin
+
+    plugins = [RichProgress(console)] if console.is_terminal else []
     with _sigterm_interrupts():
-        code = int(pytest.main(argv))
+        code = int(pytest.main(argv, plugins=plugins))
     sys.stdout.flush()
     console.print()
 

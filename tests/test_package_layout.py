@@ -35,7 +35,7 @@ ALLOWED: dict[str, set[str]] = {
 def room_of(module: str) -> str:
     """``memif_harness.memif.runtime.interface`` -> ``memif.runtime``; the top is ``top``."""
     parts = module.split(".")[1:]
-    if not parts or parts[0] in {"cli", "runner", "__init__"}:
+    if not parts or parts[0] in {"cli", "runner", "progress", "__init__"}:
         return "top"
     if parts[0] == "memif" and len(parts) > 1 and parts[1] in {"protocol", "datapath", "runtime"}:
         return f"memif.{parts[1]}"
