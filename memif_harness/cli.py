@@ -340,6 +340,10 @@ def build_parser() -> argparse.ArgumentParser:
     runner.add_arguments(p)
     p.add_argument("--role", choices=["master", "slave"], default=None,
                    help="only scenarios where the peer under test plays this role")
+    p.add_argument("--python-peer", choices=["inprocess", "subprocess"], default="inprocess",
+                   help="how our own implementation runs as the peer: threads in this process "
+                   "(default; the whole catalogue in under a minute) or a worker process per "
+                   "interface")
     p.set_defaults(func=runner.conformance)
 
     # listed here; main() hands its arguments to its own parser

@@ -183,6 +183,8 @@ def pytest_args(
             argv += [opt, str(value)]
     if args.vpp_privileged:
         argv.append("--vpp-privileged")
+    if getattr(args, "python_peer", None):
+        argv += ["--python-peer", args.python_peer]
     for setting in args.app_set or []:
         argv += ["--app-set", setting]
     if args.keyword:

@@ -332,3 +332,24 @@ def test_run_cancelled_writes_the_partial_report(tmp_path: Path, sig: signal.Sig
     report = mreport.load(out)
     assert report["summary"]["passed"] == 1, report["summary"]
     assert f"report: {out}" in stdout
+
+
+def test_conformance_runs_our_peer_in_process_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``memif-harness conformance`` hands pytest ``--python-peer inprocess`` (the catalogue
+    against ours in under a minute); ``--python-peer subprocess`` is passed on as given."""
+    from memif_harness import cli  # noqa: PLC0415
+
+    seen: list[list[str]] = []
+
+    def fake_main(args: argparse.Namespace) -> int:
+        seen.append(runner.pytest_args(args, Path("suites"), ["python"]))
+        return 0
+
+    monkeypatch.setattr(runner, "main", fake_main)
+    for extra, flavour in (((), "inprocess"), (("--python-peer", "subprocess"), "subprocess")):
+        assert cli.main(["conformance", "--peer", "python", *extra]) == 0
+        argv = seen[-1]
+        assert argv[argv.index("--python-peer") + 1] == flavour
+    assert "--python-peer" not in runner.pytest_args(parse("--peer", "python"), Path("s"), [])
