@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from memif_harness import cli, runner
 from memif_harness import report as mreport
-from memif_harness import runner
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -339,8 +339,6 @@ def test_conformance_runs_our_peer_in_process_unless_told_otherwise(
 ) -> None:
     """``memif-harness conformance`` hands pytest ``--python-peer inprocess`` (the catalogue
     against ours in under a minute); ``--python-peer subprocess`` is passed on as given."""
-    from memif_harness import cli  # noqa: PLC0415
-
     seen: list[list[str]] = []
 
     def fake_main(args: argparse.Namespace) -> int:
