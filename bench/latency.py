@@ -10,11 +10,16 @@ Our ping (the command line, as users run it; interrupt mode, one request in flig
 
 The round trip ends when the reply is received, before ping parses it.
 
-The responder gets CPU 0, our ping CPU 1. There is no C ping pair to compare with here:
-testpmd has no ICMP client and VPP (whose ``ping`` would be one) is not part of this
-benchmark; the table says so. A benchmark, not a test: nothing asserts a number. Run::
+With ``--vpp-bin PATH`` (a local VPP build), VPP's own ``ping`` (C) is the client of two more
+rows: against testpmd ``icmpecho``, the C pair the issue asks for, and against our responder.
+VPP resolves its target by ARP first: one unreported request warms that up. testpmd has no
+ICMP client and libmemif's examples have none, so without VPP there is no C pair.
 
-    python -m bench.latency [--count 500] [--interval 0.002] [--libmemif-app PATH] [--json F]
+The responder gets CPU 0, the ping (ours or VPP's) CPU 1. A benchmark, not a test: nothing
+asserts a number. Run::
+
+    python -m bench.latency [--count 500] [--interval 0.002] [--libmemif-app PATH]
+                            [--vpp-bin PATH] [--json F]
 """
 
 from __future__ import annotations
@@ -38,9 +43,11 @@ from memif_harness_fixtures.peers.app import AppInterface
 from memif_harness_fixtures.peers.base import InterfaceSpec, Peer, PeerInterface, PeerUnavailable
 from memif_harness_fixtures.peers.libmemif import LibmemifPeer
 from memif_harness_fixtures.peers.testpmd import TestpmdInterface, TestpmdPeer
+from memif_harness_fixtures.peers.vpp import VppInterface, VppPeer
 
 _RTT = re.compile(r"time=([0-9.]+) ms")
 IP = "192.168.1.1"
+VPP_IP = "192.168.1.2/24"
 
 
 def ping(role: str, socket: str, count: int, interval: float) -> list[float]:
@@ -97,6 +104,60 @@ def against_libmemif(app: str, workdir: Path, count: int, interval: float, cpu: 
         peer.stop()
 
 
+@contextlib.contextmanager
+def _vpp(vpp_bin: str, cpu: int) -> Iterator[VppPeer]:
+    peer = VppPeer.from_options(vpp_bin=vpp_bin)
+    peer.start()
+    try:
+        pid = peer.launcher.pid()
+        assert pid is not None
+        os.sched_setaffinity(pid, {cpu})
+        yield peer
+    finally:
+        peer.stop()
+
+
+def vpp_ping(iface: VppInterface, count: int, interval: float) -> list[float]:
+    """Round trips (ms) of VPP's ``ping`` to :data:`IP` out of ``iface``, after one request
+    that VPP spends on ARP."""
+    iface.wait_up(10)
+    iface.ping(IP, count=1, interval=0.1)
+    return [reply.time_ms for reply in iface.ping(IP, count=count, interval=interval).replies]
+
+
+def vpp_against_testpmd(
+    vpp_bin: str, workdir: Path, count: int, interval: float, cpu: int, *, client_cpu: int
+) -> list[float]:
+    """VPP's ping (slave) -> testpmd icmpecho (master): C to C."""
+    with TestpmdPeer(autostart=False, lcores=f"0@{cpu},1@{cpu}") as testpmd:
+        sock = str(workdir / "vpp-testpmd.sock")
+        with _peer_master(testpmd, sock) as master, _vpp(vpp_bin, client_cpu) as vpp:
+            assert isinstance(master, TestpmdInterface)
+            master.set_forward_mode("icmpecho")
+            master.start_forwarding()
+            iface = vpp.create_interface(InterfaceSpec(role=Role.SLAVE, socket=sock, ip=VPP_IP))
+            assert isinstance(iface, VppInterface)
+            return vpp_ping(iface, count, interval)
+
+
+def vpp_against_responder(
+    vpp_bin: str, workdir: Path, count: int, interval: float, cpu: int, *, client_cpu: int
+) -> list[float]:
+    """VPP's ping (master) -> our responder (slave)."""
+    sock = str(workdir / "vpp-responder.sock")
+    with _vpp(vpp_bin, client_cpu) as vpp:
+        iface = vpp.create_interface(InterfaceSpec(role=Role.MASTER, socket=sock, ip=VPP_IP))
+        assert isinstance(iface, VppInterface)
+        responder = ResponderPeer(sock)
+        responder.start()
+        assert responder.proc is not None
+        os.sched_setaffinity(responder.proc.pid, {cpu})
+        try:
+            return vpp_ping(iface, count, interval)
+        finally:
+            responder.stop(kill=False)
+
+
 def summary(rtts: list[float], sent: int) -> dict[str, float | int]:
     """Replies, median and p99 (ms; the 99th of 100 quantiles)."""
     if len(rtts) < 2:
@@ -115,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=500)
     parser.add_argument("--interval", type=float, default=0.002)
     parser.add_argument("--libmemif-app", help="libmemif's icmp_responder example")
+    parser.add_argument("--vpp-bin", help="a local VPP build: VPP's ping as a C client")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     cpus = two_cpus()
@@ -135,8 +197,14 @@ def main(argv: list[str] | None = None) -> int:
             rows["ours -> libmemif icmp_responder"] = summary(rtts, args.count)
         else:
             rows["ours -> libmemif icmp_responder"] = "not run: give --libmemif-app PATH"
+        if args.vpp_bin:
+            rtts = vpp_against_testpmd(args.vpp_bin, workdir, *run, client_cpu=cpus[1])
+            rows["VPP ping -> testpmd icmpecho (C pair)"] = summary(rtts, args.count)
+            rtts = vpp_against_responder(args.vpp_bin, workdir, *run, client_cpu=cpus[1])
+            rows["VPP ping -> our responder"] = summary(rtts, args.count)
+        else:
+            rows["VPP ping -> testpmd icmpecho (C pair)"] = "not run: give --vpp-bin PATH"
     os.sched_setaffinity(0, cpus)
-    rows["C ping -> C responder"] = "none here: testpmd has no ICMP client (VPP ping would be one)"
     print(f"{'pair':<42} {'replies':>9} {'median':>10} {'p99':>10}")
     for name, row in rows.items():
         if isinstance(row, str):

@@ -42,6 +42,8 @@ from pathlib import Path
 import numpy as np
 
 from bench import two_cpus
+from memif_harness.memif.datapath import kernel
+from memif_harness.memif.datapath.queue import RxQueue, TxQueue
 from memif_harness.memif.protocol.constants import Role, RxMode
 from memif_harness.memif.protocol.errors import RemoteProtocolError
 from memif_harness.memif.runtime.endpoint import Endpoint, EventLoop
@@ -141,10 +143,13 @@ def ours_rx(peer: TestpmdPeer, workdir: Path, size: int, seconds: float) -> floa
             client.delete()
 
 
-def cpu_per_frame(workdir: Path, size: int, bursts: int = 300) -> tuple[float, float]:
+def cpu_per_frame(
+    workdir: Path, size: int, bursts: int = 300, *, compiled: bool = True
+) -> tuple[float, float]:
     """CPU microseconds per frame of our bulk send and receive, ring-sized bursts between
     two of our interfaces in this process, counted in thread CPU time: what the bulk paths
-    cost when they get a CPU, whatever else runs on the machine."""
+    cost when they get a CPU, whatever else runs on the machine. ``compiled`` False: the
+    numpy path, even where the kernel is installed."""
     sock = str(workdir / f"cpu-{size}-{time.monotonic_ns()}.sock")
     with (
         EventLoop() as loop,
@@ -152,6 +157,10 @@ def cpu_per_frame(workdir: Path, size: int, bursts: int = 300) -> tuple[float, f
         Endpoint("slave", sock, loop=loop) as slave,
     ):
         slave.wait_connected(10)
+        if not compiled:
+            for queue in (*slave.interface.tx_queues, *master.interface.rx_queues):
+                assert isinstance(queue, TxQueue | RxQueue)
+                queue.kernels = None
         burst = 1 << slave.config.log2_ring_size
         data = np.resize(np.arange(256, dtype=np.uint8), burst * size)
         lengths = np.full(burst, size, dtype=np.int64)
@@ -207,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
             peer.stop()
             other.stop()
             os.sched_setaffinity(0, cpus)
+    print(f"bulk paths: {kernel.describe()}")
     header = f"{'testpmd->testpmd':>18} {'ours->testpmd':>22} {'testpmd->ours':>22}"
     print(f"{'run':>3} {'size':>6} {header}")
     for r in results:
@@ -224,16 +234,20 @@ def main(argv: list[str] | None = None) -> int:
             rx_ratio = statistics.median(r["ours_rx_pps"] / r["testpmd_pps"] for r in rows)
             print(f"{'':>3} {frames:>6} {'':>18} {tx_ratio:>21.2f}x {rx_ratio:>21.2f}x")
     print("CPU per frame of our bulk paths (in-process, thread time):")
+    paths = {kernel.describe(): True, "numpy": False}  # one entry without the kernel
     for frames in sorted({int(r["size"]) for r in results}):
-        with tempfile.TemporaryDirectory(prefix="mh-bench-", dir="/tmp") as tmp:
-            tx_us, rx_us = cpu_per_frame(Path(tmp), frames)
-        print(
-            f"{'':>3} {frames:>6} send {tx_us:.3f} us ({1 / tx_us:.1f} Mpps a core), "
-            f"receive {rx_us:.3f} us ({1 / rx_us:.1f} Mpps a core)"
-        )
-        for r in results:
-            if r["size"] == frames:
-                r.update(send_cpu_us=tx_us, recv_cpu_us=rx_us)
+        for name, compiled in paths.items():
+            with tempfile.TemporaryDirectory(prefix="mh-bench-", dir="/tmp") as tmp:
+                tx_us, rx_us = cpu_per_frame(Path(tmp), frames, compiled=compiled)
+            print(
+                f"{'':>3} {frames:>6} {name:>12}: send {tx_us:.3f} us "
+                f"({1 / tx_us:.1f} Mpps a core), receive {rx_us:.3f} us "
+                f"({1 / rx_us:.1f} Mpps a core)"
+            )
+            key = "" if compiled else "numpy_"
+            for r in results:
+                if r["size"] == frames:
+                    r.update({f"{key}send_cpu_us": tx_us, f"{key}recv_cpu_us": rx_us})
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0

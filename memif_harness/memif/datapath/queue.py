@@ -45,6 +45,7 @@ from ..protocol.constants import (
     RxMode,
 )
 from ..protocol.errors import LocalProtocolError, RemoteProtocolError
+from . import kernel
 from .interrupts import read_eventfd, set_mask, signal_eventfd
 from .layout import DESC_DTYPE, CopyLayout
 from .ring import Ring
@@ -162,6 +163,12 @@ class _Queue:
             self._own_desc["offset"] = self._slot_offsets
         self._desc_length: npt.NDArray[np.uint32] = self._desc["length"]
         self._desc_flags: npt.NDArray[np.uint16] = self._desc["flags"]
+        #: The compiled bulk paths (:mod:`.kernel`); None: the numpy path.
+        self.kernels = kernel.load()
+        self._fields = tuple(self._desc[name] for name in DESC_DTYPE.names or ())
+        self._region_bufs = tuple(self._bufs)
+        self._snap = np.zeros((len(self._fields), ring.size), dtype=np.int64)
+        self._eth_max = ETHERNET_MAX_DESC_LEN if mode is Mode.ETHERNET else 0
         if eventfd is not None:
             os.set_blocking(eventfd, False)  # the peer can saturate or drain it: never block
 
@@ -196,6 +203,19 @@ class _Queue:
         else:
             why = f"length {n} > {ETHERNET_MAX_DESC_LEN} in ethernet mode"
         raise RemoteProtocolError(f"bad descriptor on ring {self.name} slot {slots[i]}: {why}")
+
+    def _check_snapshot(
+        self, start: int, first: int, end: int, *, rx: bool, posted: _I64 | None = None
+    ) -> None:
+        """Raise what :meth:`_check` raises for the kernel's snapshot columns ``first..end``
+        (the descriptors of slots ``start + first`` on), which the kernel found bad;
+        ``posted``: every slot's posted capacity (slave receive)."""
+        rec = np.zeros(end - first, dtype=DESC_DTYPE)
+        for row, name in enumerate(DESC_DTYPE.names or ()):
+            rec[name] = self._snap[row, first:end]
+        slots = self._slots(start + first, end - first)
+        self._check(slots, rec, rx=rx, posted=None if posted is None else posted[slots])
+        raise AssertionError(f"the kernel and the numpy checks disagree on ring {self.name}")
 
 
 class TxQueue(_Queue):
@@ -346,26 +366,32 @@ class TxQueue(_Queue):
         total = size * lengths.size if equal else int(lengths.sum())
         if data.size < total:
             raise LocalProtocolError(f"{total} bytes of frames, {data.size} packed")
-        if equal and self.role is Role.SLAVE and not self._never_fits(size, 0):
+        slave_equal = equal and self.role is Role.SLAVE and not self._never_fits(size, 0)
+        if slave_equal and self.kernels is None:
             return self._send_equal(data, size, lengths.size)
-        dropped = 0
-        while True:
-            slots, rec, per_frame, never = self._reserve(lengths[dropped:])
-            if not never:
-                break
+        place = self._place_numpy if self.kernels is None else self._place_compiled
+        dropped = skip = 0
+        while (placed := place(data[skip:], lengths[dropped:])) is None:  # never fits
             if not drop:
                 self.stats.ring_full += 1
                 return 0
             self.stats.oversize += 1
+            skip += int(lengths[dropped])
             dropped += 1
             if dropped == lengths.size:
                 return dropped
-        skip = int(lengths[:dropped].sum())
-        lengths = lengths[dropped:]
+        return dropped + placed
+
+    def _place_numpy(self, data: npt.NDArray[np.uint8], lengths: _I64) -> int | None:
+        """Place the leading whole frames that fit and publish them; return how many, or
+        None when the first can never fit (see :meth:`_never_fits`)."""
+        slots, rec, per_frame, never = self._reserve(lengths)
+        if never:
+            return None
         placed = per_frame.size
         if placed == 0:
-            return dropped
-        payload = data[skip : skip + int(lengths[:placed].sum())]
+            return 0
+        payload = data[: int(lengths[:placed].sum())]
         chunk, flags = _chunks(lengths[:placed], per_frame, rec["length"].astype(np.int64))
         rec["length"] = chunk
         rec["flags"] = flags
@@ -375,7 +401,31 @@ class TxQueue(_Queue):
         self._publish(slots, rec)
         self.stats.packets += placed
         self.stats.bytes += payload.size
-        return dropped + placed
+        return placed
+
+    def _place_compiled(self, data: npt.NDArray[np.uint8], lengths: _I64) -> int | None:
+        """:meth:`_place_numpy` in one call of the compiled :func:`kernel.tx_place`."""
+        assert self.kernels is not None
+        free, start = self.free(), self._next
+        result, placed, used, nbytes, first = self.kernels.tx_place(
+            *self._fields, self.ring.mask, start, free, self._slot_capacity,
+            self._slot_offsets, self._region_bufs, self._sizes, self._eth_max, self._snap,
+            data, lengths,
+        )  # fmt: skip
+        if result != kernel.OK:
+            self._check_snapshot(start, first, used, rx=False)
+        if placed == 0 and self._never_fits(int(lengths[0]), free):
+            return None
+        if placed < lengths.size:
+            self.stats.ring_full += 1
+        self._next += used
+        if self.role is Role.SLAVE:
+            self.ring.head = self._next
+        else:
+            self.ring.tail = self._next
+        self.stats.packets += placed
+        self.stats.bytes += nbytes
+        return placed
 
     def _send_equal(self, data: npt.NDArray[np.uint8], size: int, count: int) -> int:
         """Slave: ``count`` frames of ``size`` bytes into our own slots, each frame chained
@@ -663,6 +713,8 @@ class RxQueue(_Queue):
         """
         if self._held:
             raise LocalProtocolError("recv_into() while frames from recv() are held")
+        if self.kernels is not None:
+            return self._recv_compiled(buf, lengths)
         rec, ends = self._take(lengths.size)
         if ends.size == 0:
             return 0
@@ -680,12 +732,47 @@ class RxQueue(_Queue):
         self._gather(rec, desc_len, buf)
         lengths[:fits] = frame_len[:fits]
         self._consume(rec, ends)
+        self._give_back()
+        return fits
+
+    def _recv_compiled(self, buf: npt.NDArray[np.uint8], lengths: _I64) -> int:
+        """:meth:`recv_into` in one call of the compiled :func:`kernel.rx_gather`."""
+        assert self.kernels is not None
+        available = self.available()
+        count = min(available, lengths.size)
+        if count == 0:
+            return 0
+        posted = self._capacity if self.role is Role.SLAVE else self._capacity[:0]
+        result, fits, used, nbytes = self.kernels.rx_gather(
+            *self._fields, self.ring.mask, self._read, count, available, lengths.size,
+            MAX_CHAIN, self._region_bufs, self._sizes, self._eth_max, posted, self._snap,
+            buf, lengths,
+        )  # fmt: skip
+        if result == kernel.LONG_CHAIN:
+            raise self._long_chain()
+        if result == kernel.NEXT_EVERYWHERE:
+            raise self._next_everywhere()
+        if result == kernel.BAD_DESCRIPTOR:
+            self._check_snapshot(
+                self._read, 0, used, rx=True,
+                posted=self._capacity if self.role is Role.SLAVE else None,
+            )  # fmt: skip
+        if result == kernel.NO_ROOM:
+            raise LocalProtocolError(f"a {nbytes}-byte frame does not fit {buf.size} bytes")
+        if fits:
+            self._read += used
+            self.stats.packets += fits
+            self.stats.bytes += nbytes
+            self._give_back()
+        return fits
+
+    def _give_back(self) -> None:
+        """Release everything read: the master moves tail, the slave re-posts."""
         self._released = self._read
         if self.role is Role.MASTER:
             self.ring.tail = self._released
         else:
             self.refill()
-        return fits
 
     def _take(self, max_frames: int) -> tuple[_Desc, _I64]:
         """Validated copies of the descriptors of up to ``max_frames`` complete frames from
@@ -741,11 +828,15 @@ class RxQueue(_Queue):
         longest = int(np.diff(ends, prepend=-1).max()) if ends.size else 0
         trailing = count - (int(ends[-1]) + 1 if ends.size else 0)
         if max(longest, trailing) > MAX_CHAIN:
-            raise RemoteProtocolError(
-                f"ring {self.name}: NEXT chain of over {MAX_CHAIN} descriptors"
-            )
+            raise self._long_chain()
         if trailing == self.ring.size:
-            raise RemoteProtocolError(f"ring {self.name}: NEXT set on all {trailing} slots")
+            raise self._next_everywhere()
+
+    def _long_chain(self) -> RemoteProtocolError:
+        return RemoteProtocolError(f"ring {self.name}: NEXT chain of over {MAX_CHAIN} descriptors")
+
+    def _next_everywhere(self) -> RemoteProtocolError:
+        return RemoteProtocolError(f"ring {self.name}: NEXT set on all {self.ring.size} slots")
 
     def release(self, count: int | None = None, headroom: int = 0) -> int:
         """Give back the oldest ``count`` frames handed out (default: all of them).
@@ -779,12 +870,18 @@ class RxQueue(_Queue):
             raise LocalProtocolError(f"headroom {headroom} not below buffer size")
         room = self._released + self.ring.size - self._head
         count = room if count is None else max(0, min(count, room))
-        slots = self._slots(self._head, count)
-        rec = np.zeros(count, dtype=DESC_DTYPE)
-        rec["offset"] = self._slot_offsets[slots] + headroom
-        rec["length"] = self.buffer_size - headroom
-        self._desc[slots] = rec
-        self._capacity[slots] = self.buffer_size - headroom
+        if self.kernels is not None:
+            self.kernels.post_buffers(
+                *self._fields, self.ring.mask, self._head, count, self._slot_offsets,
+                headroom, self.buffer_size, self._capacity,
+            )  # fmt: skip
+        else:
+            slots = self._slots(self._head, count)
+            rec = np.zeros(count, dtype=DESC_DTYPE)
+            rec["offset"] = self._slot_offsets[slots] + headroom
+            rec["length"] = self.buffer_size - headroom
+            self._desc[slots] = rec
+            self._capacity[slots] = self.buffer_size - headroom
         self._head += count
         self.ring.head = self._head
         return count

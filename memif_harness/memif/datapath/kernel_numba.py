@@ -1,0 +1,244 @@
+"""The bulk-path kernels, compiled by Numba (imported by :func:`.kernel.load` only).
+
+See :mod:`.kernel` for what they guarantee. Arguments are numpy arrays and ints: the ring's
+descriptor fields (``flags, region, length, offset, metadata`` views), the regions as a
+tuple of byte arrays with their ``sizes``, and an int64 ``snap`` of shape (5, ring size)
+for the snapshot (rows :data:`.kernel.FLAGS` ...).
+"""
+
+# ruff: noqa: PLR0917  (a kernel takes its arrays positionally: the cheapest Numba call)
+
+from typing import Any
+
+import numba
+
+from .kernel import (
+    BAD_DESCRIPTOR,
+    FLAGS,
+    LENGTH,
+    LONG_CHAIN,
+    METADATA,
+    NEXT_EVERYWHERE,
+    NO_ROOM,
+    OFFSET,
+    OK,
+    REGION,
+)
+
+_NEXT = 1  # DESC_FLAG_NEXT
+_jit = numba.njit(cache=True, nogil=True)
+VERSION: str = numba.__version__
+
+
+@_jit
+def _copy(dst: Any, src: Any) -> None:
+    """``dst[:] = src`` as Numba compiles it fastest: a loop from 0 over two slices runs
+    at memcpy speed; a slice assignment, or a loop over offsets into whole regions, several
+    times slower."""
+    for k in range(src.size):
+        dst[k] = src[k]
+
+
+@_jit
+def rx_gather(
+    flags: Any,
+    region: Any,
+    length: Any,
+    offset: Any,
+    metadata: Any,
+    mask: int,
+    read: int,
+    count: int,
+    available: int,
+    max_frames: int,
+    max_chain: int,
+    bufs: Any,
+    sizes: Any,
+    eth_max: int,
+    posted: Any,
+    snap: Any,
+    out: Any,
+    lengths: Any,
+) -> tuple[int, int, int, int]:
+    """Receive: :meth:`RxQueue.recv_into` from ``read`` on (``available`` descriptors ready).
+
+    Snapshots ``count`` descriptors (``available`` if any of those chains), checks the
+    chains, validates the descriptors of the first ``max_frames`` complete frames and copies
+    the frames that fit ``out`` back to back, their sizes into ``lengths``. ``posted`` holds
+    each slot's posted capacity on the slave (empty on the master); ``eth_max`` is the
+    ethernet-mode descriptor limit (0: none). Returns ``(result, frames, descriptors,
+    bytes)``; BAD_DESCRIPTOR gives the descriptors to validate, NO_ROOM the first frame's
+    size as ``bytes``.
+    """
+    n = count
+    nexts = i = 0
+    while i < n:
+        slot = (read + i) & mask
+        nexts |= flags[slot]
+        snap[FLAGS, i] = flags[slot]
+        snap[REGION, i] = region[slot]
+        snap[LENGTH, i] = length[slot]
+        snap[OFFSET, i] = offset[slot]
+        snap[METADATA, i] = metadata[slot]
+        i += 1
+        if i == count and nexts & _NEXT:  # a chain may run past count: take all there is
+            n = available
+    run = longest = ends = frames = used = 0
+    for i in range(n):
+        run += 1
+        if not snap[FLAGS, i] & _NEXT:
+            longest = max(longest, run)
+            run = 0
+            ends += 1
+            if frames < max_frames:
+                frames += 1
+                used = i + 1
+    if ends != n:
+        if max(longest, run) > max_chain:
+            return LONG_CHAIN, 0, 0, 0
+        if run == mask + 1:
+            return NEXT_EVERYWHERE, 0, 0, 0
+    if frames == 0:
+        return OK, 0, 0, 0
+    n_regions = len(bufs)
+    for i in range(used):
+        r, size = snap[REGION, i], snap[LENGTH, i]
+        if (
+            r >= n_regions
+            or snap[OFFSET, i] + size > sizes[r]
+            or size == 0
+            or (eth_max > 0 and size > eth_max)
+            or (posted.size > 0 and size > posted[(read + i) & mask])
+        ):
+            return BAD_DESCRIPTOR, 0, used, 0
+    total = frame = fits = last = 0
+    for i in range(used):
+        frame += snap[LENGTH, i]
+        if not snap[FLAGS, i] & _NEXT:
+            if total + frame > out.size:
+                break
+            total += frame
+            lengths[fits] = frame
+            fits += 1
+            last = i + 1
+            frame = 0
+    if fits == 0:
+        return NO_ROOM, 0, 0, frame
+    pos = 0
+    for i in range(last):
+        o, size = snap[OFFSET, i], snap[LENGTH, i]
+        _copy(out[pos : pos + size], bufs[snap[REGION, i]][o : o + size])
+        pos += size
+    return OK, fits, last, pos
+
+
+@_jit
+def tx_place(
+    flags: Any,
+    region: Any,
+    length: Any,
+    offset: Any,
+    metadata: Any,
+    mask: int,
+    start: int,
+    free: int,
+    slot_capacity: int,
+    slot_offsets: Any,
+    bufs: Any,
+    sizes: Any,
+    eth_max: int,
+    snap: Any,
+    data: Any,
+    lengths: Any,
+) -> tuple[int, int, int, int, int]:
+    """Transmit: place whole frames of ``lengths`` (packed in ``data``) from slot ``start`` on,
+    into at most ``free`` slots, as :meth:`TxQueue.send_packed` does, and write their
+    descriptors (the counter is the caller's to move).
+
+    The slave (``slot_capacity`` > 0) fills its own buffers at ``slot_offsets``. The master
+    (``slot_capacity`` 0) fills the buffers the slave posted: it snapshots and validates as
+    many as there are frames, and the rest of ``free`` only if the frames need them, and
+    fills no more than ``eth_max`` bytes of each (0: no limit). Returns ``(result, frames,
+    descriptors, bytes, first)``; BAD_DESCRIPTOR gives the snapshot columns
+    ``first..descriptors`` to validate.
+    """
+    master = slot_capacity == 0
+    n_regions = len(bufs)
+    seen = placed = used = 0
+    for f in range(lengths.size):
+        need, d, got = lengths[f], used, 0
+        while got < need and d < free:
+            if master and d == seen:  # snapshot, then validate, the next window
+                end = min(free, lengths.size) if seen == 0 else free
+                for i in range(seen, end):
+                    slot = (start + i) & mask
+                    snap[REGION, i] = region[slot]
+                    snap[LENGTH, i] = length[slot]
+                    snap[OFFSET, i] = offset[slot]
+                    snap[METADATA, i] = metadata[slot]
+                for i in range(seen, end):
+                    r, size = snap[REGION, i], snap[LENGTH, i]
+                    if r >= n_regions or snap[OFFSET, i] + size > sizes[r] or size == 0:
+                        return BAD_DESCRIPTOR, 0, end, 0, seen
+                seen = end
+            cap = slot_capacity
+            if master:
+                cap = snap[LENGTH, d] if eth_max == 0 else min(snap[LENGTH, d], eth_max)
+            got += cap
+            d += 1
+        if got < need:
+            break
+        placed += 1
+        used = d
+    pos = d = 0
+    for f in range(placed):  # the data first, into the buffers in order
+        left = lengths[f]
+        while left:
+            if master:
+                cap = snap[LENGTH, d] if eth_max == 0 else min(snap[LENGTH, d], eth_max)
+            else:
+                cap = slot_capacity
+                snap[REGION, d] = snap[METADATA, d] = 0
+                snap[OFFSET, d] = slot_offsets[(start + d) & mask]
+            chunk = min(cap, left)
+            o = snap[OFFSET, d]
+            _copy(bufs[snap[REGION, d]][o : o + chunk], data[pos : pos + chunk])
+            left -= chunk
+            pos += chunk
+            snap[LENGTH, d] = chunk
+            snap[FLAGS, d] = _NEXT if left else 0
+            d += 1
+    for i in range(used):  # then the descriptors: a posted buffer may overlap the ring
+        slot = (start + i) & mask
+        flags[slot] = snap[FLAGS, i]
+        region[slot] = snap[REGION, i]
+        length[slot] = snap[LENGTH, i]
+        offset[slot] = snap[OFFSET, i]
+        metadata[slot] = snap[METADATA, i]
+    return OK, placed, used, pos, 0
+
+
+@_jit
+def post_buffers(
+    flags: Any,
+    region: Any,
+    length: Any,
+    offset: Any,
+    metadata: Any,
+    mask: int,
+    head: int,
+    count: int,
+    slot_offsets: Any,
+    headroom: int,
+    buffer_size: int,
+    capacity: Any,
+) -> None:
+    """Slave receive: post ``count`` empty buffers from ``head`` on (:meth:`RxQueue.refill`)."""
+    for i in range(count):
+        slot = (head + i) & mask
+        flags[slot] = 0
+        region[slot] = 0
+        length[slot] = buffer_size - headroom
+        offset[slot] = slot_offsets[slot] + headroom
+        metadata[slot] = 0
+        capacity[slot] = buffer_size - headroom
