@@ -207,3 +207,21 @@ def test_master_transmit_judges_posted_buffers_alike(
 
 def test_kernel_is_named() -> None:
     assert kernel.describe().startswith("numba ")
+
+
+@pytest.mark.parametrize(
+    ("data_size", "lengths"),
+    [(16, [8, 0]), (16, [8, -1, 8]), (8, [8, 8]), (100, [40, 40, 40])],
+)
+@pytest.mark.parametrize("direction", [0, 1])
+def test_local_misuse_is_refused_alike(direction: int, data_size: int, lengths: list[int]) -> None:
+    """An empty frame, or fewer bytes packed than the lengths add up to: refused before
+    anything is written, with the same words."""
+    outcomes = []
+    with twins(log2=4, bsize=2048) as pairs:
+        for pair in pairs:
+            tx, _ = directions(pair)[direction]
+            with pytest.raises(LocalProtocolError) as excinfo:
+                tx.send_packed(np.zeros(data_size, np.uint8), np.array(lengths, np.int64))
+            outcomes.append((str(excinfo.value), _state(tx), _memory(pair)))
+    assert outcomes[0] == outcomes[1]

@@ -23,7 +23,7 @@ from collections.abc import Callable
 KERNEL_ENV = "MEMIF_HARNESS_KERNEL"
 
 #: Kernel results (first element of the tuple each returns).
-OK, LONG_CHAIN, NEXT_EVERYWHERE, BAD_DESCRIPTOR, NO_ROOM = range(5)
+OK, LONG_CHAIN, NEXT_EVERYWHERE, BAD_DESCRIPTOR, NO_ROOM, EMPTY_FRAME, SHORT_DATA = range(7)
 
 #: Rows of a snapshot: the peer's descriptor fields, read once.
 FLAGS, REGION, LENGTH, OFFSET, METADATA = range(5)

@@ -14,6 +14,7 @@ import numba
 
 from .kernel import (
     BAD_DESCRIPTOR,
+    EMPTY_FRAME,
     FLAGS,
     LENGTH,
     LONG_CHAIN,
@@ -23,6 +24,7 @@ from .kernel import (
     OFFSET,
     OK,
     REGION,
+    SHORT_DATA,
 )
 
 _NEXT = 1  # DESC_FLAG_NEXT
@@ -159,9 +161,17 @@ def tx_place(
     (``slot_capacity`` 0) fills the buffers the slave posted: it snapshots and validates as
     many as there are frames, and the rest of ``free`` only if the frames need them, and
     fills no more than ``eth_max`` bytes of each (0: no limit). Returns ``(result, frames,
-    descriptors, bytes, first)``; BAD_DESCRIPTOR gives the snapshot columns
-    ``first..descriptors`` to validate.
+    descriptors, bytes, first)``: EMPTY_FRAME for a frame of length <= 0, SHORT_DATA when
+    ``data`` holds fewer than ``bytes`` (checked first, before anything is written), and
+    BAD_DESCRIPTOR gives the snapshot columns ``first..descriptors`` to validate.
     """
+    total = 0
+    for f in range(lengths.size):
+        if lengths[f] <= 0:
+            return EMPTY_FRAME, 0, 0, 0, 0
+        total += lengths[f]
+    if total > data.size:
+        return SHORT_DATA, 0, 0, total, 0
     master = slot_capacity == 0
     n_regions = len(bufs)
     seen = placed = used = 0

@@ -359,16 +359,16 @@ class TxQueue(_Queue):
             raise LocalProtocolError("send() while alloc()ed buffers are not committed")
         if lengths.size == 0:
             return 0
-        size = int(lengths[0])
-        equal = bool((lengths == size).all())  # then two reductions less
-        if (size if equal else lengths.min()) <= 0:
-            raise LocalProtocolError("cannot send an empty frame")
-        total = size * lengths.size if equal else int(lengths.sum())
-        if data.size < total:
-            raise LocalProtocolError(f"{total} bytes of frames, {data.size} packed")
-        slave_equal = equal and self.role is Role.SLAVE and not self._never_fits(size, 0)
-        if slave_equal and self.kernels is None:
-            return self._send_equal(data, size, lengths.size)
+        if self.kernels is None:  # the kernel makes these checks itself
+            size = int(lengths[0])
+            equal = bool((lengths == size).all())  # then two reductions less
+            if (size if equal else lengths.min()) <= 0:
+                raise _empty_frame()
+            total = size * lengths.size if equal else int(lengths.sum())
+            if data.size < total:
+                raise _short_data(total, data.size)
+            if equal and self.role is Role.SLAVE and not self._never_fits(size, 0):
+                return self._send_equal(data, size, lengths.size)
         place = self._place_numpy if self.kernels is None else self._place_compiled
         dropped = skip = 0
         while (placed := place(data[skip:], lengths[dropped:])) is None:  # never fits
@@ -412,7 +412,11 @@ class TxQueue(_Queue):
             self._slot_offsets, self._region_bufs, self._sizes, self._eth_max, self._snap,
             data, lengths,
         )  # fmt: skip
-        if result != kernel.OK:
+        if result == kernel.EMPTY_FRAME:
+            raise _empty_frame()
+        if result == kernel.SHORT_DATA:
+            raise _short_data(nbytes, data.size)
+        if result == kernel.BAD_DESCRIPTOR:
             self._check_snapshot(start, first, used, rx=False)
         if placed == 0 and self._never_fits(int(lengths[0]), free):
             return None
@@ -552,6 +556,14 @@ class TxQueue(_Queue):
             self.ring.head = self._next
         else:
             self.ring.tail = self._next
+
+
+def _empty_frame() -> LocalProtocolError:
+    return LocalProtocolError("cannot send an empty frame")
+
+
+def _short_data(total: int, packed: int) -> LocalProtocolError:
+    return LocalProtocolError(f"{total} bytes of frames, {packed} packed")
 
 
 def _strided_runs(

@@ -96,7 +96,9 @@ class _QueueV1:
         if role is Role.SLAVE:
             if layout is None:
                 raise LocalProtocolError("a slave queue needs its CopyLayoutV1")
-            if ring.region is not regions[0] or ring.offset != layout.ring_offset(ring_type, index):
+            if ring.region is not regions[0] or ring.offset != layout.ring_offset(
+                ring_type, index
+            ):
                 raise LocalProtocolError(f"ring {self.name} is not where {layout} puts it")
             self._slot_offsets = layout.slot_offsets(ring_type, index)
             self.buffer_size = layout.buffer_size

@@ -337,9 +337,22 @@ class Interface:
             with self.lock:
                 yield
         except RemoteProtocolError as exc:
-            if self.on_violation is not None:
-                self.on_violation(self, exc)
+            self._report(exc)
             raise
+
+    def _report(self, exc: RemoteProtocolError) -> None:
+        if self.on_violation is not None:
+            self.on_violation(self, exc)
+
+    def _bulk_queue(self, kind: str, qid: int) -> TxQueue | RxQueue:
+        """The 2.0 queue for a bulk call (lock held); 1.0 raises MemifError(INVAL_ARG)."""
+        queue = self.queue(kind, qid)
+        if isinstance(queue, TxQueueV1 | RxQueueV1):
+            raise MemifError(
+                f"the bulk path is protocol 2.0's; use {'send' if kind == 'tx' else 'recv'}()",
+                ErrorCode.INVAL_ARG,
+            )
+        return queue
 
     def get_queue_efd(self, qid: int) -> int:
         """``memif_get_queue_efd``: the eventfd that signals receive queue ``qid``."""
@@ -416,24 +429,30 @@ class Interface:
         """:meth:`send` for frames packed back to back in ``data`` (frame ``i`` is
         ``lengths[i]`` bytes): the bulk path, with no Python object per frame (protocol 2.0
         only: a 1.0 link raises ``MemifError(INVAL_ARG)``)."""
-        with self._tx(qid) as txq:
-            if isinstance(txq, TxQueueV1):
-                raise MemifError("the bulk path is protocol 2.0's; use send()",
-                                 ErrorCode.INVAL_ARG)
-            sent = txq.send_packed(data, lengths)
-            txq.notify()
-            return sent
+        try:  # _guard() without its generator: this is the hot path
+            with self.lock:
+                txq = self._bulk_queue("tx", qid)
+                assert isinstance(txq, TxQueue)
+                sent = txq.send_packed(data, lengths)
+                txq.notify()
+                return sent
+        except RemoteProtocolError as exc:
+            self._report(exc)
+            raise
 
     def recv_into(self, qid: int, buf: npt.NDArray[np.uint8], lengths: _I64) -> int:
         """Copy up to ``lengths.size`` received frames back to back into ``buf``, their sizes
         into ``lengths``, and give their slots back (releasing as :meth:`refill_queue`
         does); returns how many. The bulk path: it reads every byte, no view is left
         (protocol 2.0 only, as :meth:`send_packed`)."""
-        with self._rx(qid) as rxq:
-            if isinstance(rxq, RxQueueV1):
-                raise MemifError("the bulk path is protocol 2.0's; use recv()",
-                                 ErrorCode.INVAL_ARG)
-            return rxq.recv_into(buf, lengths)
+        try:  # as send_packed
+            with self.lock:
+                rxq = self._bulk_queue("rx", qid)
+                assert isinstance(rxq, RxQueue)
+                return rxq.recv_into(buf, lengths)
+        except RemoteProtocolError as exc:
+            self._report(exc)
+            raise
 
     def get_details(self) -> Details:
         """``memif_get_details``: names, rings, regions, counters and disconnect reasons."""
