@@ -10,8 +10,10 @@ memif, so the ratio says how far we are from a C implementation on this machine 
   and polling (MASK_INT set), as testpmd does: no eventfd write per burst.
 
 Both of ours use the bulk paths (``Interface.send_packed`` / ``recv_into``: frames packed in
-one numpy buffer, no Python object per frame) with bursts of a whole ring. Frames larger than
-a 2048-byte buffer (9000 bytes) are chained: testpmd sends them as segments of 2000 bytes.
+one numpy buffer, no Python object per frame; compiled where Numba is installed, the line
+``bulk paths:`` says) with bursts of a whole ring or of 384 KB, whichever is smaller
+(``memif_harness.apps.bulk.burst_frames``). Frames larger than a 2048-byte buffer (9000
+bytes) are chained: testpmd sends them as segments of 2000 bytes.
 
 Each sender and receiver gets a core of its own, and every sender the same one: the
 receiver (testpmd ``rxonly``, or this process) runs on CPU 0, the sender (testpmd
@@ -42,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import two_cpus
+from memif_harness.apps.bulk import burst_frames
 from memif_harness.memif.datapath import kernel
 from memif_harness.memif.datapath.queue import RxQueue, TxQueue
 from memif_harness.memif.protocol.constants import Role, RxMode
@@ -51,15 +54,6 @@ from memif_harness_fixtures.peers.base import InterfaceSpec, PeerUnavailable
 from memif_harness_fixtures.peers.testpmd import TestpmdInterface, TestpmdPeer
 
 SEGMENT = 2000  # testpmd's txonly segments must fit its mbufs' data room (2176 bytes)
-#: Most bytes a call of ours moves: a burst's frames then stay in the core's L2 cache, as
-#: testpmd's bursts of 32 recycled mbufs stay in its caches (1500 bytes: 256 frames).
-BURST_BYTES = 384 * 1024
-
-
-def burst_frames(size: int, log2_ring_size: int) -> int:
-    """Frames per call: a whole ring, or fewer so that a burst's bytes stay within
-    :data:`BURST_BYTES` (at least 32 frames, testpmd's burst)."""
-    return min(1 << log2_ring_size, max(32, 1 << (BURST_BYTES // size).bit_length() - 1))
 
 
 def _rx_packets(iface: TestpmdInterface) -> int:
@@ -108,7 +102,7 @@ def reference(
 
 
 def ours_tx(peer: TestpmdPeer, workdir: Path, size: int, seconds: float) -> float:
-    """Our slave -> testpmd rxonly, a ring's worth of frames per call; testpmd counts."""
+    """Our slave -> testpmd rxonly, a burst (``burst_frames``) per call; testpmd counts."""
     sock = str(workdir / f"tx-{size}-{time.monotonic_ns()}.sock")
     with _server(peer, sock, "rxonly") as server, Endpoint("slave", sock) as ours:
         ours.wait_connected(10)

@@ -1,12 +1,12 @@
 """``memif-harness gen --bulk``: load a peer with one frame, repeated, for a duration.
 
-No per-frame Python object: the frame is packed a ring's worth of times into one numpy
-buffer and sent with ``Interface.send_packed`` on every queue in turn; whatever comes back
-is copied out and counted with ``Interface.recv_into``. At a ``rate``, the frames due by
-now are offered once: those the ring has no room for are dropped and counted (ring full),
-as a hardware generator at a fixed rate drops them. Unlimited, each call offers a ring's
-worth and the ring's back-pressure sets the pace: nothing is due, so nothing is dropped,
-and ``ring_full`` counts the calls that found the ring full.
+No per-frame Python object: the frame is packed a burst's worth of times into one numpy
+buffer (:func:`burst_frames`) and sent with ``Interface.send_packed`` on every queue in
+turn; whatever comes back is copied out and counted with ``Interface.recv_into``. At a
+``rate``, the frames due by now are offered once: those the ring has no room for are
+dropped and counted (ring full), as a hardware generator at a fixed rate drops them.
+Unlimited, each call offers a burst and the ring's back-pressure sets the pace: nothing is
+due, so nothing is dropped, and ``ring_full`` counts the calls that found the ring full.
 """
 
 from __future__ import annotations
@@ -24,6 +24,16 @@ from .output import print_table, say
 
 #: Seconds to keep receiving after the last frame went out, for an echoing peer's answers.
 DRAIN = 0.2
+#: Most bytes a bulk call moves: its frames then stay in a core's L2 cache, as testpmd's
+#: bursts of 32 recycled mbufs stay in its caches (measured: 1500-byte frames went from
+#: 0.60x to 0.9x of testpmd's rate with 256-frame calls instead of whole rings).
+BURST_BYTES = 384 * 1024
+
+
+def burst_frames(size: int, log2_ring_size: int) -> int:
+    """Frames per bulk call: a whole ring, or a power of two of them within
+    :data:`BURST_BYTES` (at least 32, testpmd's burst)."""
+    return min(1 << log2_ring_size, max(32, 1 << (BURST_BYTES // size).bit_length() - 1))
 
 
 @dataclasses.dataclass
@@ -95,7 +105,7 @@ def load(
     iface = endpoint.interface
     for qid in range(len(iface.rx_queues)):  # we poll: the peer need not signal each burst
         iface.set_rx_mode(RxMode.POLLING, qid)
-    burst = 1 << iface.config.log2_ring_size
+    burst = burst_frames(len(frame), iface.config.log2_ring_size)
     data = np.frombuffer(frame * burst, dtype=np.uint8)
     lengths = np.full(burst, len(frame), dtype=np.int64)
     queues = len(iface.tx_queues)
