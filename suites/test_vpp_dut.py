@@ -671,6 +671,7 @@ def test_z3_zero_copy_refill_in_batches(
             link.endpoint.send([make_frame(seq + i, 60 + (seq + i) % 1000)
                                 for i in range(count)], timeout=2.0)
             seq += count
+            time.sleep(0.0005)  # the sampler's turn: Python switches threads only every 5 ms
         wait_for(lambda: (ring.head - ring.tail) & 0xFFFF >= ring.size - 32, 2.0)
     finally:
         stop.set()

@@ -19,6 +19,10 @@ import functools
 import os
 from collections.abc import Callable
 
+import numpy as np
+
+from .layout import DESC_DTYPE
+
 #: Environment variable: ``numpy`` keeps the bulk paths on numpy even with Numba installed.
 KERNEL_ENV = "MEMIF_HARNESS_KERNEL"
 
@@ -55,6 +59,25 @@ def load() -> Kernels | None:
         kernel_numba.tx_place,
         kernel_numba.post_buffers,
     )
+
+
+@functools.cache
+def warm(n_regions: int) -> None:
+    """Compile the kernels for links of ``n_regions`` regions now (or load them from Numba's
+    cache: milliseconds), so that no link waits for Numba once it is up: an interface warms
+    1 region when it is created, a master its peer's count while it builds its queues,
+    before it sends CONNECTED."""
+    kernels = load()
+    if kernels is None:
+        return
+    desc = np.zeros(2, dtype=DESC_DTYPE)  # two: field views strided, as on a ring
+    fields = tuple(desc[name] for name in DESC_DTYPE.names or ())
+    bufs = tuple(np.zeros(1, dtype=np.uint8) for _ in range(n_regions))
+    i64, snap, out = np.zeros(1, np.int64), np.zeros((5, 1), np.int64), np.zeros(1, np.uint8)
+    for data in (out, np.frombuffer(b"\0", np.uint8)):  # send_packed's and send()'s
+        kernels.tx_place(*fields, 0, 0, 0, 0, i64, bufs, i64, 0, snap, data, i64)
+    kernels.rx_gather(*fields, 0, 0, 0, 0, 0, 0, bufs, i64, 0, i64, snap, out, i64)
+    kernels.post_buffers(*fields, 0, 0, 0, i64, 0, 1, i64)
 
 
 def describe() -> str:

@@ -21,6 +21,7 @@ from typing import Any, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
+from ..datapath import kernel
 from ..datapath.layout import CopyLayout
 from ..datapath.layout_v1 import CopyLayoutV1
 from ..datapath.queue import BytesLike, RxQueue, TxBuffer, TxQueue
@@ -147,6 +148,7 @@ class Interface:
         #: Called (outside the lock) when the data path finds the peer broke the protocol;
         #: the runtime sets it to disconnect with the reason.
         self.on_violation: Callable[[Interface, RemoteProtocolError], None] | None = None
+        kernel.warm(1)  # a copy-mode link's kernels, before any link: Numba takes ~0.3 s
 
     @property
     def role(self) -> Role:
