@@ -120,6 +120,11 @@ PROFILES: dict[str, dict[str, ProfileEntry]] = {
             BROKEN, _VPP, "VPP dies once it is given rings inside a region larger than its "
             "4 KiB memfd (memif.c:262-263 maps the size ADD_REGION claims, unchecked, as the "
             "catalogue's (CR) said)", deviation=True),
+        "L3-after-hello": ProfileEntry(
+            BROKEN, _VPP, "VPP dies (SIGSEGV in memif_msg_receive, from "
+            "memif_master_conn_fd_read_ready, after it logs 'default_socket_recvmsg: "
+            "disconnected') when a slave closes its socket after HELLO, before INIT: found "
+            "by this harness against a v26.06 build", deviation=True),
         "R8-ring-region-unknown": ProfileEntry(
             BROKEN, _VPP, "VPP dies at CONNECT with a ring in a region never added "
             "(memif.c:285, 346 unchecked, as the catalogue's (CR) said)", deviation=True),

@@ -308,6 +308,9 @@ SCENARIOS: tuple[Scenario, ...] = (
     # -- B.6 lifecycle seen by the peer -----------------------------------------------------------
     Scenario("L3", "eof", "the raw slave closes its socket: the peer's link goes down",
              "vppinfra/socket.c:223", M, (Handshake(),), Records("")),
+    Scenario("L3", "after-hello", "the raw slave closes its socket right after HELLO, before "
+             "INIT: nothing to tear down, the peer goes on serving", "vppinfra/socket.c:223",
+             M, (), Exactly("silence")),
     Scenario("L4", "reason-xyz", "the raw slave sends DISCONNECT 'xyz': the peer records it",
              "socket.c:393-400; cli.c:429-434", M,
              (Handshake(), Send(wire.Disconnect(reason="xyz"))), Records("xyz")),
