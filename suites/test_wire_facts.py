@@ -46,7 +46,7 @@ from memif_harness_fixtures.plugin import PeerFactory
 
 #: Each named peer's own wire values, recorded from real runs of this suite (see the module
 #: docstring): python = our implementation, testpmd = DPDK 22.11.11 net_memif, libmemif =
-#: v26.06's icmp_responder example (vpp: never run here, so no row). Names are
+#: v26.06's icmp_responder example, vpp = a v26.06 build (zero-copy slave). Names are
 #: regexes matched in full; ``hello_limits`` = (min_version, max_version, max_region,
 #: max_m2s_ring, max_s2m_ring, max_log2_ring_size); ``unmatched_id`` = what the master sends
 #: for an INIT with an id it does not have, before it closes; ``sealed`` = F_SEAL_SHRINK on
@@ -76,6 +76,19 @@ RECORDED: dict[str, dict[str, object]] = {
         "deleted_as_master": [],
         "deleted_as_slave": [],
         "regions": 1,
+        "sealed": True,
+        "zero_padding": True,
+    },
+    "vpp": {
+        "name": r"VPP \d+\.\d+\S*",  # "VPP 26.06-release"
+        # max_region 256, one more than the others say (memif.h's MEMIF_MAX_REGION is 255)
+        "hello_limits": (0x0200, 0x0200, 256, 256, 256, 14),
+        "master_if_name": r"memif\d+/\d+",
+        "slave_if_name": r"memif\d+/\d+",
+        "unmatched_id": ["DISCONNECT code 0 'unmatched interface id'"],
+        "deleted_as_master": ["DISCONNECT code 0 'interface deleted'"],
+        "deleted_as_slave": ["DISCONNECT code 0 'interface deleted'"],
+        "regions": 2,  # zero-copy: rings, then its buffer pool
         "sealed": True,
         "zero_padding": True,
     },
