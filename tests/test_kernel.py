@@ -20,8 +20,11 @@ from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
 from memif_harness.memif.datapath import kernel
+from memif_harness.memif.datapath.layout import CopyLayout
 from memif_harness.memif.datapath.queue import RxQueue, TxQueue
-from memif_harness.memif.protocol.constants import DESC_FLAG_NEXT, Mode, Role
+from memif_harness.memif.datapath.ring import Ring
+from memif_harness.memif.datapath.shm import Region
+from memif_harness.memif.protocol.constants import DESC_FLAG_NEXT, Mode, RingType, Role
 from memif_harness.memif.protocol.errors import LocalProtocolError, RemoteProtocolError
 
 from .test_bulk import _descriptor
@@ -225,3 +228,20 @@ def test_local_misuse_is_refused_alike(direction: int, data_size: int, lengths: 
                 tx.send_packed(np.zeros(data_size, np.uint8), np.array(lengths, np.int64))
             outcomes.append((str(excinfo.value), _state(tx), _memory(pair)))
     assert outcomes[0] == outcomes[1]
+
+
+def test_links_of_many_regions_take_the_numpy_path() -> None:
+    """Numba compiles once per region count: past MAX_REGIONS the queue does not use it,
+    so a peer cannot make us compile for every count up to 255."""
+    layout = CopyLayout(n_s2m=1, n_m2s=1, log2_ring_size=4, buffer_size=2048)
+    regions = [Region.create(layout.size) for _ in range(kernel.MAX_REGIONS + 1)]
+    try:
+        ring = Ring(regions[0], layout.ring_offset(RingType.S2M, 0), 4)
+        ring.init()
+        few = RxQueue(Role.MASTER, ring, regions[: kernel.MAX_REGIONS])
+        many = RxQueue(Role.MASTER, ring, regions)
+        assert few.kernels is not None
+        assert many.kernels is None
+    finally:
+        for region in regions:
+            region.close()

@@ -26,6 +26,11 @@ from .layout import DESC_DTYPE
 #: Environment variable: ``numpy`` keeps the bulk paths on numpy even with Numba installed.
 KERNEL_ENV = "MEMIF_HARNESS_KERNEL"
 
+#: Most regions a link may have for its queues to take the kernels; more take the numpy path.
+#: Numba compiles once per region count (the regions are a tuple): a copy-mode link has 1, a
+#: zero-copy VPP 2 to 4, and a peer must not make us compile for 255 counts.
+MAX_REGIONS = 4
+
 #: Kernel results (first element of the tuple each returns).
 OK, LONG_CHAIN, NEXT_EVERYWHERE, BAD_DESCRIPTOR, NO_ROOM, EMPTY_FRAME, SHORT_DATA = range(7)
 

@@ -164,8 +164,9 @@ class _Queue:
         self._desc_length: npt.NDArray[np.uint32] = self._desc["length"]
         self._desc_flags: npt.NDArray[np.uint16] = self._desc["flags"]
         #: The compiled bulk paths (:mod:`.kernel`); None: the numpy path.
-        self.kernels = kernel.load()
-        kernel.warm(len(regions))
+        self.kernels = kernel.load() if len(regions) <= kernel.MAX_REGIONS else None
+        if self.kernels is not None:
+            kernel.warm(len(regions))
         self._fields = tuple(self._desc[name] for name in DESC_DTYPE.names or ())
         self._region_bufs = tuple(self._bufs)
         self._snap = np.zeros((len(self._fields), ring.size), dtype=np.int64)
