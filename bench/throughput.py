@@ -20,7 +20,8 @@ receiver (testpmd ``rxonly``, or this process) runs on CPU 0, the sender (testpm
 ``txonly``, or this process) on CPU 1, so a load on one CPU from elsewhere weighs on the
 reference and on ours alike.
 
-Rates are packets per second counted by the receiver. Last, the CPU time our bulk paths take
+Rates are packets per second counted by the receiver, once every pair has run for
+``SETTLE`` seconds (0.5). Last, the CPU time our bulk paths take
 per frame (between two of our interfaces, in thread CPU time), which a busy machine does
 not distort: it says what rate one core would sustain. This is a benchmark, not a test:
 the machine is small and noisy, nothing here asserts a number. Run::
@@ -54,6 +55,8 @@ from memif_harness_fixtures.peers.base import InterfaceSpec, PeerUnavailable
 from memif_harness_fixtures.peers.testpmd import TestpmdInterface, TestpmdPeer
 
 SEGMENT = 2000  # testpmd's txonly segments must fit its mbufs' data room (2176 bytes)
+#: Seconds every pair runs before it is counted (the reference's and ours alike).
+SETTLE = 0.5
 
 
 def _rx_packets(iface: TestpmdInterface) -> int:
@@ -95,7 +98,7 @@ def reference(
     with _server(peer, sock, "rxonly") as server:
         client = _txonly_client(other, sock, size)
         try:
-            time.sleep(0.5)
+            time.sleep(SETTLE)
             return _testpmd_rate(server, seconds)
         finally:
             client.delete()
@@ -110,6 +113,9 @@ def ours_tx(peer: TestpmdPeer, workdir: Path, size: int, seconds: float) -> floa
         data = np.resize(np.arange(256, dtype=np.uint8), burst * size)
         lengths = np.full(burst, size, dtype=np.int64)
         send: Callable[[int, np.ndarray, np.ndarray], int] = ours.interface.send_packed
+        settled = time.monotonic() + SETTLE
+        while time.monotonic() < settled:
+            send(0, data, lengths)
         before, start = _rx_packets(server), time.monotonic()
         deadline = start + seconds
         while time.monotonic() < deadline:
@@ -130,18 +136,23 @@ def ours_rx(peer: TestpmdPeer, workdir: Path, size: int, seconds: float) -> floa
             buf = np.empty(burst * size, dtype=np.uint8)
             lengths = np.empty(burst, dtype=np.int64)
             recv: Callable[[int, np.ndarray, np.ndarray], int] = ours.interface.recv_into
-            received, start = 0, time.monotonic()
-            deadline = start + seconds
-            while time.monotonic() < deadline:
-                try:
+
+            def receive(seconds: float) -> int:
+                received, deadline = 0, time.monotonic() + seconds
+                while time.monotonic() < deadline:
                     got = recv(0, buf, lengths)
-                except RemoteProtocolError as exc:
-                    print(f"testpmd -> ours, {size} bytes: we rejected testpmd's ring: {exc}")
-                    return math.nan
-                if got and lengths[got - 1] != size:
-                    raise AssertionError(f"received a {lengths[got - 1]}-byte frame, sent {size}")
-                received += got
-            return received / (time.monotonic() - start)
+                    if got and lengths[got - 1] != size:
+                        raise AssertionError(f"received a {lengths[got - 1]}-byte frame")
+                    received += got
+                return received
+
+            try:
+                receive(SETTLE)
+                start = time.monotonic()
+                return receive(seconds) / (time.monotonic() - start)
+            except RemoteProtocolError as exc:
+                print(f"testpmd -> ours, {size} bytes: we rejected testpmd's ring: {exc}")
+                return math.nan
         finally:
             client.delete()
 
