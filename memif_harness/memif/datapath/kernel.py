@@ -17,11 +17,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import sys
 from collections.abc import Callable
 
 import numpy as np
-
-from .layout import DESC_DTYPE
 
 #: Environment variable: ``numpy`` keeps the bulk paths on numpy even with Numba installed.
 KERNEL_ENV = "MEMIF_HARNESS_KERNEL"
@@ -52,8 +51,8 @@ class Kernels:
 def load() -> Kernels | None:
     """The kernels, compiled by Numba on first call; None when Numba is missing or
     ``MEMIF_HARNESS_KERNEL=numpy``."""
-    if os.environ.get(KERNEL_ENV, "").lower() == "numpy":
-        return None
+    if os.environ.get(KERNEL_ENV, "").lower() == "numpy" or sys.byteorder != "little":
+        return None  # the kernels read descriptors as native words: memif's are little-endian
     try:
         from . import kernel_numba  # noqa: PLC0415  (Numba is an optional extra)
     except ImportError:
@@ -75,14 +74,13 @@ def warm(n_regions: int) -> None:
     kernels = load()
     if kernels is None:
         return
-    desc = np.zeros(2, dtype=DESC_DTYPE)  # two: field views strided, as on a ring
-    fields = tuple(desc[name] for name in DESC_DTYPE.names or ())
+    desc = np.zeros((1, 4), dtype=np.uint32)  # a ring's descriptors as words
     bufs = tuple(np.zeros(1, dtype=np.uint8) for _ in range(n_regions))
     i64, snap, out = np.zeros(1, np.int64), np.zeros((5, 1), np.int64), np.zeros(1, np.uint8)
     for data in (out, np.frombuffer(b"\0", np.uint8)):  # send_packed's and send()'s
-        kernels.tx_place(*fields, 0, 0, 0, 0, i64, bufs, i64, 0, snap, data, i64)
-    kernels.rx_gather(*fields, 0, 0, 0, 0, 0, 0, bufs, i64, 0, i64, snap, out, i64)
-    kernels.post_buffers(*fields, 0, 0, 0, i64, 0, 1, i64)
+        kernels.tx_place(desc, 0, 0, 0, 0, i64, bufs, i64, 0, snap, data, i64)
+    kernels.rx_gather(desc, 0, 0, 0, 0, 0, 0, bufs, i64, 0, i64, snap, out, i64)
+    kernels.post_buffers(desc, 0, 0, 0, i64, 0, 1, i64)
 
 
 def describe() -> str:

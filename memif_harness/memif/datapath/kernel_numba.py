@@ -1,7 +1,8 @@
 """The bulk-path kernels, compiled by Numba (imported by :func:`.kernel.load` only).
 
 See :mod:`.kernel` for what they guarantee. Arguments are numpy arrays and ints: the ring's
-descriptor fields (``flags, region, length, offset, metadata`` views), the regions as a
+descriptors as ``desc``, a (ring size, 4) uint32 view of them (little-endian words: flags
+and region, length, offset, metadata; one array to pass, not five), the regions as a
 tuple of byte arrays with their ``sizes``, and an int64 ``snap`` of shape (5, ring size)
 for the snapshot (rows :data:`.kernel.FLAGS` ...).
 """
@@ -43,11 +44,7 @@ def _copy(dst: Any, src: Any) -> None:
 
 @_jit
 def rx_gather(
-    flags: Any,
-    region: Any,
-    length: Any,
-    offset: Any,
-    metadata: Any,
+    desc: Any,
     mask: int,
     read: int,
     count: int,
@@ -76,12 +73,13 @@ def rx_gather(
     nexts = i = 0
     while i < n:
         slot = (read + i) & mask
-        nexts |= flags[slot]
-        snap[FLAGS, i] = flags[slot]
-        snap[REGION, i] = region[slot]
-        snap[LENGTH, i] = length[slot]
-        snap[OFFSET, i] = offset[slot]
-        snap[METADATA, i] = metadata[slot]
+        word = desc[slot, 0]
+        nexts |= word & 0xFFFF
+        snap[FLAGS, i] = word & 0xFFFF
+        snap[REGION, i] = word >> 16
+        snap[LENGTH, i] = desc[slot, 1]
+        snap[OFFSET, i] = desc[slot, 2]
+        snap[METADATA, i] = desc[slot, 3]
         i += 1
         if i == count and nexts & _NEXT:  # a chain may run past count: take all there is
             n = available
@@ -136,11 +134,7 @@ def rx_gather(
 
 @_jit
 def tx_place(
-    flags: Any,
-    region: Any,
-    length: Any,
-    offset: Any,
-    metadata: Any,
+    desc: Any,
     mask: int,
     start: int,
     free: int,
@@ -182,10 +176,10 @@ def tx_place(
                 end = min(free, lengths.size) if seen == 0 else free
                 for i in range(seen, end):
                     slot = (start + i) & mask
-                    snap[REGION, i] = region[slot]
-                    snap[LENGTH, i] = length[slot]
-                    snap[OFFSET, i] = offset[slot]
-                    snap[METADATA, i] = metadata[slot]
+                    snap[REGION, i] = desc[slot, 0] >> 16
+                    snap[LENGTH, i] = desc[slot, 1]
+                    snap[OFFSET, i] = desc[slot, 2]
+                    snap[METADATA, i] = desc[slot, 3]
                 for i in range(seen, end):
                     r, size = snap[REGION, i], snap[LENGTH, i]
                     if r >= n_regions or snap[OFFSET, i] + size > sizes[r] or size == 0:
@@ -220,21 +214,16 @@ def tx_place(
             d += 1
     for i in range(used):  # then the descriptors: a posted buffer may overlap the ring
         slot = (start + i) & mask
-        flags[slot] = snap[FLAGS, i]
-        region[slot] = snap[REGION, i]
-        length[slot] = snap[LENGTH, i]
-        offset[slot] = snap[OFFSET, i]
-        metadata[slot] = snap[METADATA, i]
+        desc[slot, 0] = snap[FLAGS, i] | snap[REGION, i] << 16
+        desc[slot, 1] = snap[LENGTH, i]
+        desc[slot, 2] = snap[OFFSET, i]
+        desc[slot, 3] = snap[METADATA, i]
     return OK, placed, used, pos, 0
 
 
 @_jit
 def post_buffers(
-    flags: Any,
-    region: Any,
-    length: Any,
-    offset: Any,
-    metadata: Any,
+    desc: Any,
     mask: int,
     head: int,
     count: int,
@@ -246,9 +235,8 @@ def post_buffers(
     """Slave receive: post ``count`` empty buffers from ``head`` on (:meth:`RxQueue.refill`)."""
     for i in range(count):
         slot = (head + i) & mask
-        flags[slot] = 0
-        region[slot] = 0
-        length[slot] = buffer_size - headroom
-        offset[slot] = slot_offsets[slot] + headroom
-        metadata[slot] = 0
+        desc[slot, 0] = 0  # flags and region
+        desc[slot, 1] = buffer_size - headroom
+        desc[slot, 2] = slot_offsets[slot] + headroom
+        desc[slot, 3] = 0
         capacity[slot] = buffer_size - headroom

@@ -167,9 +167,9 @@ class _Queue:
         self.kernels = kernel.load() if len(regions) <= kernel.MAX_REGIONS else None
         if self.kernels is not None:
             kernel.warm(len(regions))
-        self._fields = tuple(self._desc[name] for name in DESC_DTYPE.names or ())
+        self._words = self._desc.view(np.uint32).reshape(ring.size, 4)  # see kernel_numba
         self._region_bufs = tuple(self._bufs)
-        self._snap = np.zeros((len(self._fields), ring.size), dtype=np.int64)
+        self._snap = np.zeros((len(DESC_DTYPE.names or ()), ring.size), dtype=np.int64)
         self._eth_max = ETHERNET_MAX_DESC_LEN if mode is Mode.ETHERNET else 0
         if eventfd is not None:
             os.set_blocking(eventfd, False)  # the peer can saturate or drain it: never block
@@ -410,7 +410,7 @@ class TxQueue(_Queue):
         assert self.kernels is not None
         free, start = self.free(), self._next
         result, placed, used, nbytes, first = self.kernels.tx_place(
-            *self._fields, self.ring.mask, start, free, self._slot_capacity,
+            self._words, self.ring.mask, start, free, self._slot_capacity,
             self._slot_offsets, self._region_bufs, self._sizes, self._eth_max, self._snap,
             data, lengths,
         )  # fmt: skip
@@ -758,7 +758,7 @@ class RxQueue(_Queue):
             return 0
         posted = self._capacity if self.role is Role.SLAVE else self._capacity[:0]
         result, fits, used, nbytes = self.kernels.rx_gather(
-            *self._fields, self.ring.mask, self._read, count, available, lengths.size,
+            self._words, self.ring.mask, self._read, count, available, lengths.size,
             MAX_CHAIN, self._region_bufs, self._sizes, self._eth_max, posted, self._snap,
             buf, lengths,
         )  # fmt: skip
@@ -886,7 +886,7 @@ class RxQueue(_Queue):
         count = room if count is None else max(0, min(count, room))
         if self.kernels is not None:
             self.kernels.post_buffers(
-                *self._fields, self.ring.mask, self._head, count, self._slot_offsets,
+                self._words, self.ring.mask, self._head, count, self._slot_offsets,
                 headroom, self.buffer_size, self._capacity,
             )  # fmt: skip
         else:
