@@ -59,4 +59,7 @@ RUN set -eux; \
     pip install --no-deps --no-build-isolation "/src[test]"; \
     pip check; \
     rm -rf /src/build /src/*.egg-info; \
-    python -c "import memif_harness"
+    python -c "import memif_harness"; \
+    # compile the bulk-path kernels into Numba's cache now: a container's first interface
+    # then loads them in milliseconds instead of compiling for seconds before it listens
+    python -c "from memif_harness.memif.datapath import kernel; kernel.warm(1); print('kernels:', kernel.describe())"
