@@ -37,8 +37,9 @@ VERSION: str = numba.__version__
 def _copy(dst: Any, src: Any) -> None:
     """``dst[:] = src`` as Numba compiles it fastest: a loop from 0 over two slices runs
     at memcpy speed; a slice assignment, or a loop over offsets into whole regions, several
-    times slower."""
-    for k in range(src.size):
+    times slower. Numba does not check bounds: the loop stops at the shorter slice (a slice
+    past its array's end is cut short), whatever the callers validated."""
+    for k in range(min(dst.size, src.size)):
         dst[k] = src[k]
 
 
