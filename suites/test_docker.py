@@ -282,13 +282,26 @@ def _start_pair(
         interface = testpmd.create_interface(spec)
         harness.start()
     else:
-        harness.start()  # our master must listen before testpmd's client gives up
+        harness.start()  # our master must listen first: testpmd's client never retries
         try:
+            _wait_for_listener(harness, Path(socket), 60)
             interface = testpmd.create_interface(spec)
         except BaseException:
             harness.remove()
             raise
     return interface, harness
+
+
+def _wait_for_listener(harness: containers.HarnessContainer, socket: Path, timeout: float) -> None:
+    """Until our master in ``harness`` listens on ``socket`` (its interpreter, scapy and the
+    compiled kernels load first: seconds on a loaded machine)."""
+    assert harness.container is not None
+    deadline = time.monotonic() + timeout
+    while not socket.is_socket():
+        harness.container.reload()
+        assert harness.container.status in ("created", "running"), harness.logs()
+        assert time.monotonic() < deadline, f"no listener on {socket} after {timeout}s"
+        time.sleep(0.05)
 
 
 def _wait_for_line(harness: containers.HarnessContainer, prefix: str, timeout: float) -> str:
