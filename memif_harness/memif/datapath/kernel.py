@@ -8,8 +8,9 @@ into a snapshot, the snapshot is validated, and only then are bytes copied. A ke
 the bad descriptors and raise the very :class:`RemoteProtocolError` the numpy path raises
 (``tests/test_kernel.py`` checks both paths agree, property by property).
 
-The kernels live in :mod:`.kernel_numba`, compiled on first use and cached on disk.
-``MEMIF_HARNESS_KERNEL=numpy`` turns them off; without Numba the numpy path runs.
+The kernels live in :mod:`.kernel_numba`; :func:`warm` compiles them, or loads them from
+Numba's cache on disk, before a link comes up. ``MEMIF_HARNESS_KERNEL=numpy`` turns them off;
+without Numba the numpy path runs.
 """
 
 from __future__ import annotations
