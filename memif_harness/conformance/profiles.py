@@ -346,6 +346,12 @@ PROFILES: dict[str, dict[str, ProfileEntry]] = {
         "R11": ProfileEntry(
             "CONNECTED", _DPDK, "a second CONNECT is answered with CONNECTED again, and in "
             "some runs the port's worker then dies", deviation=True, may_break=True),
+        **{key: ProfileEntry(
+            "CONNECTED", _DPDK, "the reference answer; in some runs on a loaded machine "
+            "testpmd then dies as the raw slave closes the connection (seen in 1 of 3 CI runs; "
+            "suites/test_lifecycle.py found it dying of SIGSEGV when a connection ends)",
+            may_break=True)
+           for key in ("H2-good-order", "H9-v2-slave")},
         "H7": _dpdk("Incompatible memif version"),
         "H9-v1-master": _dpdk("Incompatible memif version"),
         "H9-v1-cookie": ProfileEntry(
