@@ -69,26 +69,42 @@ def _peer_master(peer: Peer, socket: str) -> Iterator[PeerInterface]:
         iface.delete()
 
 
-def against_testpmd(workdir: Path, count: int, interval: float, cpu: int) -> list[float]:
-    with TestpmdPeer(autostart=False, lcores=f"0@{cpu},1@{cpu}") as peer:
-        sock = str(workdir / "testpmd.sock")
-        with _peer_master(peer, sock) as iface:
-            assert isinstance(iface, TestpmdInterface)
-            iface.set_forward_mode("icmpecho")
-            iface.start_forwarding()
-            return ping("slave", sock, count, interval)
+@contextlib.contextmanager
+def _testpmd_icmpecho(socket: str, cpu: int) -> Iterator[None]:
+    """testpmd on ``cpu``, master on ``socket``, answering ARP and echo requests."""
+    with (
+        TestpmdPeer(autostart=False, lcores=f"0@{cpu},1@{cpu}") as peer,
+        _peer_master(peer, socket) as iface,
+    ):
+        assert isinstance(iface, TestpmdInterface)
+        iface.set_forward_mode("icmpecho")
+        iface.start_forwarding()
+        yield
 
 
-def against_responder(workdir: Path, count: int, interval: float, cpu: int) -> list[float]:
-    sock = str(workdir / "responder.sock")
-    responder = ResponderPeer(sock)
+@contextlib.contextmanager
+def _responder(socket: str, cpu: int) -> Iterator[None]:
+    """Our ``responder`` on ``cpu``, slave on ``socket``."""
+    responder = ResponderPeer(socket)
     responder.start()
     assert responder.proc is not None
     os.sched_setaffinity(responder.proc.pid, {cpu})
     try:
-        return ping("master", sock, count, interval)
+        yield
     finally:
         responder.stop(kill=False)
+
+
+def against_testpmd(workdir: Path, count: int, interval: float, cpu: int) -> list[float]:
+    sock = str(workdir / "testpmd.sock")
+    with _testpmd_icmpecho(sock, cpu):
+        return ping("slave", sock, count, interval)
+
+
+def against_responder(workdir: Path, count: int, interval: float, cpu: int) -> list[float]:
+    sock = str(workdir / "responder.sock")
+    with _responder(sock, cpu):
+        return ping("master", sock, count, interval)
 
 
 def against_libmemif(app: str, workdir: Path, count: int, interval: float, cpu: int) -> list[float]:
@@ -129,15 +145,11 @@ def vpp_against_testpmd(
     vpp_bin: str, workdir: Path, count: int, interval: float, cpu: int, *, client_cpu: int
 ) -> list[float]:
     """VPP's ping (slave) -> testpmd icmpecho (master): C to C."""
-    with TestpmdPeer(autostart=False, lcores=f"0@{cpu},1@{cpu}") as testpmd:
-        sock = str(workdir / "vpp-testpmd.sock")
-        with _peer_master(testpmd, sock) as master, _vpp(vpp_bin, client_cpu) as vpp:
-            assert isinstance(master, TestpmdInterface)
-            master.set_forward_mode("icmpecho")
-            master.start_forwarding()
-            iface = vpp.create_interface(InterfaceSpec(role=Role.SLAVE, socket=sock, ip=VPP_IP))
-            assert isinstance(iface, VppInterface)
-            return vpp_ping(iface, count, interval)
+    sock = str(workdir / "vpp-testpmd.sock")
+    with _testpmd_icmpecho(sock, cpu), _vpp(vpp_bin, client_cpu) as vpp:
+        iface = vpp.create_interface(InterfaceSpec(role=Role.SLAVE, socket=sock, ip=VPP_IP))
+        assert isinstance(iface, VppInterface)
+        return vpp_ping(iface, count, interval)
 
 
 def vpp_against_responder(
@@ -148,14 +160,8 @@ def vpp_against_responder(
     with _vpp(vpp_bin, client_cpu) as vpp:
         iface = vpp.create_interface(InterfaceSpec(role=Role.MASTER, socket=sock, ip=VPP_IP))
         assert isinstance(iface, VppInterface)
-        responder = ResponderPeer(sock)
-        responder.start()
-        assert responder.proc is not None
-        os.sched_setaffinity(responder.proc.pid, {cpu})
-        try:
+        with _responder(sock, cpu):
             return vpp_ping(iface, count, interval)
-        finally:
-            responder.stop(kill=False)
 
 
 def summary(rtts: list[float], sent: int) -> dict[str, float | int]:

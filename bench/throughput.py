@@ -113,13 +113,15 @@ def ours_tx(peer: TestpmdPeer, workdir: Path, size: int, seconds: float) -> floa
         data = np.resize(np.arange(256, dtype=np.uint8), burst * size)
         lengths = np.full(burst, size, dtype=np.int64)
         send: Callable[[int, np.ndarray, np.ndarray], int] = ours.interface.send_packed
-        settled = time.monotonic() + SETTLE
-        while time.monotonic() < settled:
-            send(0, data, lengths)
+
+        def send_for(seconds: float) -> None:
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                send(0, data, lengths)
+
+        send_for(SETTLE)
         before, start = _rx_packets(server), time.monotonic()
-        deadline = start + seconds
-        while time.monotonic() < deadline:
-            send(0, data, lengths)
+        send_for(seconds)
         elapsed = time.monotonic() - start
         time.sleep(0.2)
         return (_rx_packets(server) - before) / elapsed
