@@ -44,6 +44,18 @@ def _copy(dst: Any, src: Any) -> None:
 
 
 @_jit
+def _snapshot(desc: Any, slot: int, snap: Any, i: int) -> int:
+    """Copy descriptor ``slot`` into column ``i`` of ``snap``, once; return its flags."""
+    word = desc[slot, 0]
+    snap[FLAGS, i] = word & 0xFFFF
+    snap[REGION, i] = word >> 16
+    snap[LENGTH, i] = desc[slot, 1]
+    snap[OFFSET, i] = desc[slot, 2]
+    snap[METADATA, i] = desc[slot, 3]
+    return int(word & 0xFFFF)
+
+
+@_jit
 def rx_gather(
     desc: Any,
     mask: int,
@@ -73,14 +85,7 @@ def rx_gather(
     n = count
     nexts = i = 0
     while i < n:
-        slot = (read + i) & mask
-        word = desc[slot, 0]
-        nexts |= word & 0xFFFF
-        snap[FLAGS, i] = word & 0xFFFF
-        snap[REGION, i] = word >> 16
-        snap[LENGTH, i] = desc[slot, 1]
-        snap[OFFSET, i] = desc[slot, 2]
-        snap[METADATA, i] = desc[slot, 3]
+        nexts |= _snapshot(desc, (read + i) & mask, snap, i)
         i += 1
         if i == count and nexts & _NEXT:  # a chain may run past count: take all there is
             n = available
@@ -176,11 +181,7 @@ def tx_place(
             if master and d == seen:  # snapshot, then validate, the next window
                 end = min(free, lengths.size) if seen == 0 else free
                 for i in range(seen, end):
-                    slot = (start + i) & mask
-                    snap[REGION, i] = desc[slot, 0] >> 16
-                    snap[LENGTH, i] = desc[slot, 1]
-                    snap[OFFSET, i] = desc[slot, 2]
-                    snap[METADATA, i] = desc[slot, 3]
+                    _snapshot(desc, (start + i) & mask, snap, i)
                 for i in range(seen, end):
                     r, size = snap[REGION, i], snap[LENGTH, i]
                     if r >= n_regions or snap[OFFSET, i] + size > sizes[r] or size == 0:

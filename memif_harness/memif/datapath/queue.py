@@ -424,11 +424,7 @@ class TxQueue(_Queue):
             return None
         if placed < lengths.size:
             self.stats.ring_full += 1
-        self._next += used
-        if self.role is Role.SLAVE:
-            self.ring.head = self._next
-        else:
-            self.ring.tail = self._next
+        self._advance(used)
         self.stats.packets += placed
         self.stats.bytes += nbytes
         return placed
@@ -454,8 +450,7 @@ class TxQueue(_Queue):
             self._desc_length[column] = chunk
             if i < per_frame - 1:
                 self._desc_flags[column] = DESC_FLAG_NEXT
-        self._next += slots.size
-        self.ring.head = self._next
+        self._advance(slots.size)
         self.stats.packets += placed
         self.stats.bytes += placed * size
         return placed
@@ -553,7 +548,12 @@ class TxQueue(_Queue):
     def _publish(self, slots: _I64, rec: _Desc) -> None:
         """Write the descriptors, then move our counter past them."""
         self._desc[slots] = rec
-        self._next += slots.size
+        self._advance(slots.size)
+
+    def _advance(self, count: int) -> None:
+        """Move our counter (head on the slave, tail on the master) past ``count`` written
+        descriptors."""
+        self._next += count
         if self.role is Role.SLAVE:
             self.ring.head = self._next
         else:
@@ -566,6 +566,10 @@ def _empty_frame() -> LocalProtocolError:
 
 def _short_data(total: int, packed: int) -> LocalProtocolError:
     return LocalProtocolError(f"{total} bytes of frames, {packed} packed")
+
+
+def _no_room(frame: int, room: int) -> LocalProtocolError:
+    return LocalProtocolError(f"a {frame}-byte frame does not fit {room} bytes")
 
 
 def _strided_runs(
@@ -739,7 +743,7 @@ class RxQueue(_Queue):
             frame_len = np.add.reduceat(desc_len, np.concatenate(([0], ends[:-1] + 1)))
         fits = int(np.searchsorted(np.cumsum(frame_len), buf.size, side="right"))
         if fits == 0:
-            raise LocalProtocolError(f"a {frame_len[0]}-byte frame does not fit {buf.size} bytes")
+            raise _no_room(int(frame_len[0]), buf.size)
         ends = ends[:fits]
         used = int(ends[-1]) + 1
         rec, desc_len = rec[:used], desc_len[:used]
@@ -756,23 +760,20 @@ class RxQueue(_Queue):
         count = min(available, lengths.size)
         if count == 0:
             return 0
-        posted = self._capacity if self.role is Role.SLAVE else self._capacity[:0]
+        posted = self._capacity if self.role is Role.SLAVE else None  # the kernel: empty array
         result, fits, used, nbytes = self.kernels.rx_gather(
             self._words, self.ring.mask, self._read, count, available, lengths.size,
-            MAX_CHAIN, self._region_bufs, self._sizes, self._eth_max, posted, self._snap,
-            buf, lengths,
+            MAX_CHAIN, self._region_bufs, self._sizes, self._eth_max,
+            self._capacity[:0] if posted is None else posted, self._snap, buf, lengths,
         )  # fmt: skip
         if result == kernel.LONG_CHAIN:
             raise self._long_chain()
         if result == kernel.NEXT_EVERYWHERE:
             raise self._next_everywhere()
         if result == kernel.BAD_DESCRIPTOR:
-            self._check_snapshot(
-                self._read, 0, used, rx=True,
-                posted=self._capacity if self.role is Role.SLAVE else None,
-            )  # fmt: skip
+            self._check_snapshot(self._read, 0, used, rx=True, posted=posted)
         if result == kernel.NO_ROOM:
-            raise LocalProtocolError(f"a {nbytes}-byte frame does not fit {buf.size} bytes")
+            raise _no_room(nbytes, buf.size)
         if fits:
             self._read += used
             self.stats.packets += fits
