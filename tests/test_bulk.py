@@ -20,7 +20,7 @@ from memif_harness.memif.datapath.queue import RxQueue, TxQueue
 from memif_harness.memif.protocol.constants import DESC_FLAG_NEXT
 from memif_harness.memif.protocol.errors import LocalProtocolError, RemoteProtocolError
 
-from .test_queue import _produce_raw, build_pair, directions, payloads, transfer
+from .test_queue import Pair, _produce_raw, build_pair, directions, payloads, transfer
 
 
 def packed(frames: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
@@ -141,6 +141,22 @@ _descriptor = st.tuples(
 )
 
 
+def produce_hostile(
+    pair: Pair, direction: int, descriptors: list[tuple[int, int, int, int, int]], overrun: int
+) -> RxQueue:
+    """Publish ``descriptors`` raw on ``directions(pair)[direction]``, the producer counter
+    then advanced by ``overrun`` rings more; the receiving queue."""
+    tx, rx = directions(pair)[direction]
+    _produce_raw(tx, descriptors)
+    if overrun:
+        tx._next += tx.ring.size * overrun
+        if direction == 0:
+            tx.ring.head = tx._next
+        else:
+            tx.ring.tail = tx._next
+    return rx
+
+
 def _recv(rx: RxQueue) -> list[int]:
     return [len(view) for view in rx.recv(64)]
 
@@ -179,14 +195,7 @@ def test_hostile_descriptors_are_judged_alike(
     try:
         outcomes = []
         for pair, bulk_call in ((bulk, True), (frame, False)):
-            tx, rx = directions(pair)[direction]
-            _produce_raw(tx, descriptors)
-            if overrun:
-                tx._next += 16 * overrun
-                if direction == 0:
-                    tx.ring.head = tx._next
-                else:
-                    tx.ring.tail = tx._next
+            rx = produce_hostile(pair, direction, descriptors, overrun)
             outcomes.append(_outcome(_recv_into if bulk_call else _recv, rx))
         event(str(outcomes[0][1])[:40] if outcomes[0][0] == "rejected" else "accepted")
         assert outcomes[0] == outcomes[1]

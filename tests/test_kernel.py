@@ -27,8 +27,8 @@ from memif_harness.memif.datapath.shm import Region
 from memif_harness.memif.protocol.constants import DESC_FLAG_NEXT, Mode, RingType, Role
 from memif_harness.memif.protocol.errors import LocalProtocolError, RemoteProtocolError
 
-from .test_bulk import _descriptor
-from .test_queue import Pair, _produce_raw, build_pair, directions
+from .test_bulk import _descriptor, produce_hostile
+from .test_queue import Pair, build_pair, directions
 
 if kernel.load() is None:
     pytest.skip(
@@ -110,14 +110,7 @@ def test_receive_is_judged_and_copied_alike(
     outcomes = []
     with twins(log2=4, bsize=2048) as pairs:
         for pair in pairs:
-            tx, rx = directions(pair)[direction]
-            _produce_raw(tx, descriptors)
-            if overrun:
-                tx._next += 16 * overrun
-                if direction == 0:
-                    tx.ring.head = tx._next
-                else:
-                    tx.ring.tail = tx._next
+            rx = produce_hostile(pair, direction, descriptors, overrun)
             outcomes.append((_receive(rx, buf_size, max_frames), _state(rx), _memory(pair)))
     event(str(outcomes[0][0][0]))
     assert outcomes[0] == outcomes[1]
