@@ -98,6 +98,10 @@ def _receive(rx: RxQueue, buf_size: int, max_frames: int) -> tuple[object, ...]:
 @example(
     direction=1, descriptors=[(0, 0, 65, 4096, 0)], overrun=0, buf_size=64, max_frames=1
 )  # one byte more than the buffer
+@example(direction=0, descriptors=[(0, 0, 64, 4096, 0)], overrun=1, buf_size=64, max_frames=1)
+@example(
+    direction=1, descriptors=[(0, 0, 64, 4096, 0)], overrun=1, buf_size=64, max_frames=1
+)  # the producer claims one slot more than the ring (or the posted buffers) holds
 def test_receive_is_judged_and_copied_alike(
     direction: int,
     descriptors: list[tuple[int, int, int, int, int]],

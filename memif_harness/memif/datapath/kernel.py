@@ -22,6 +22,7 @@ import sys
 from collections.abc import Callable
 
 import numpy as np
+import numpy.typing as npt
 
 #: Environment variable: ``numpy`` keeps the bulk paths on numpy even with Numba installed.
 KERNEL_ENV = "MEMIF_HARNESS_KERNEL"
@@ -32,10 +33,24 @@ KERNEL_ENV = "MEMIF_HARNESS_KERNEL"
 MAX_REGIONS = 4
 
 #: Kernel results (first element of the tuple each returns).
-OK, LONG_CHAIN, NEXT_EVERYWHERE, BAD_DESCRIPTOR, NO_ROOM, EMPTY_FRAME, SHORT_DATA = range(7)
+OK, LONG_CHAIN, NEXT_EVERYWHERE, BAD_DESCRIPTOR, NO_ROOM, EMPTY_FRAME, SHORT_DATA, BAD_COUNTER = (
+    range(8)
+)
 
 #: Rows of a snapshot: the peer's descriptor fields, read once.
 FLAGS, REGION, LENGTH, OFFSET, METADATA = range(5)
+
+#: Items of a receive queue's ``config`` for ``rx_burst``: ring size - 1, the longest chain,
+#: the ethernet-mode descriptor limit (0: none), the producer's and our counter (u16 words
+#: of the ring header), and the slave's buffer size (0: we are the master).
+RX_MASK, RX_MAX_CHAIN, RX_ETH_MAX, RX_PRODUCER, RX_CONSUMER, RX_BUFFER_SIZE = range(6)
+
+
+def rx_config(
+    *, mask: int, max_chain: int, eth_max: int, producer: int, consumer: int, buffer_size: int
+) -> npt.NDArray[np.int64]:
+    """A receive queue's ``config`` for ``rx_burst`` (:data:`RX_MASK` ...)."""
+    return np.array([mask, max_chain, eth_max, producer, consumer, buffer_size], dtype=np.int64)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +58,7 @@ class Kernels:
     """The compiled kernels, and what compiled them."""
 
     name: str
-    rx_gather: Callable[..., tuple[int, int, int, int]]
+    rx_burst: Callable[..., tuple[int, int, int, int]]
     tx_place: Callable[..., tuple[int, int, int, int, int]]
     post_buffers: Callable[..., None]
 
@@ -60,7 +75,7 @@ def load() -> Kernels | None:
         return None
     return Kernels(
         f"numba {kernel_numba.VERSION}",
-        kernel_numba.rx_gather,
+        kernel_numba.rx_burst,
         kernel_numba.tx_place,
         kernel_numba.post_buffers,
     )
@@ -80,7 +95,10 @@ def warm(n_regions: int) -> None:
     i64, snap, out = np.zeros(1, np.int64), np.zeros((5, 1), np.int64), np.zeros(1, np.uint8)
     for data in (out, np.frombuffer(b"\0", np.uint8)):  # send_packed's and send()'s
         kernels.tx_place(desc, 0, 0, 0, 0, i64, bufs, i64, 0, snap, data, i64)
-    kernels.rx_gather(desc, 0, 0, 0, 0, 0, 0, bufs, i64, 0, i64, snap, out, i64)
+    words, config = np.zeros(1, np.uint16), rx_config(
+        mask=0, max_chain=0, eth_max=0, producer=0, consumer=0, buffer_size=0
+    )
+    kernels.rx_burst(desc, words, config, 0, 0, bufs, i64, i64, i64, snap, out, i64)
     kernels.post_buffers(desc, 0, 0, 0, i64, 0, 1, i64)
 
 

@@ -9,11 +9,15 @@ for the snapshot (rows :data:`.kernel.FLAGS` ...).
 
 # ruff: noqa: PLR0917  (a kernel takes its arrays positionally: the cheapest Numba call)
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 import numba
+from numba.core import types
+from numba.extending import intrinsic
 
 from .kernel import (
+    BAD_COUNTER,
     BAD_DESCRIPTOR,
     EMPTY_FRAME,
     FLAGS,
@@ -25,12 +29,35 @@ from .kernel import (
     OFFSET,
     OK,
     REGION,
+    RX_BUFFER_SIZE,
+    RX_CONSUMER,
+    RX_ETH_MAX,
+    RX_MASK,
+    RX_MAX_CHAIN,
+    RX_PRODUCER,
     SHORT_DATA,
 )
 
 _NEXT = 1  # DESC_FLAG_NEXT
 _jit = numba.njit(cache=True, nogil=True)
 VERSION: str = numba.__version__
+
+
+@intrinsic
+def _fence_intrinsic(typingctx: Any) -> Any:
+    """An LLVM ``fence acq_rel``: no load or store moves across it (on x86 it only stops
+    the compiler, as the C peers' barriers do). It orders a kernel's shared-memory access
+    as memif requires: the peer's counter before its descriptors, our reads of the buffers
+    before our counter tells the peer it may reuse them."""
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        builder.fence("acq_rel")
+        return context.get_dummy_value()
+
+    return types.void(), codegen
+
+
+_fence = cast(Callable[[], None], _fence_intrinsic)  # how kernels call it
 
 
 @_jit
@@ -72,7 +99,7 @@ def rx_gather(
     out: Any,
     lengths: Any,
 ) -> tuple[int, int, int, int]:
-    """Receive: :meth:`RxQueue.recv_into` from ``read`` on (``available`` descriptors ready).
+    """What :func:`rx_burst` takes: ``count`` descriptors from ``read`` on (``available`` ready).
 
     Snapshots ``count`` descriptors (``available`` if any of those chains), checks the
     chains, validates the descriptors of the first ``max_frames`` complete frames and copies
@@ -136,6 +163,57 @@ def rx_gather(
         _copy(out[pos : pos + size], bufs[snap[REGION, i]][o : o + size])
         pos += size
     return OK, fits, last, pos
+
+
+@_jit
+def rx_burst(
+    desc: Any,
+    words: Any,
+    config: Any,
+    read: int,
+    head: int,
+    bufs: Any,
+    sizes: Any,
+    posted: Any,
+    slot_offsets: Any,
+    snap: Any,
+    out: Any,
+    lengths: Any,
+) -> tuple[int, int, int, int]:
+    """A whole :meth:`RxQueue.recv_into` from ``read`` on (everything before it released):
+    read and check the producer's counter in the ring header ``words``, :func:`rx_gather`,
+    then give the slots back: the master moves its counter, the slave re-posts every free
+    buffer (``head``: the end of those it posted) with no headroom and moves its counter.
+
+    ``config`` holds the queue's numbers (:data:`.kernel.RX_MASK` ...); ``posted`` is each
+    slot's posted capacity and ``slot_offsets`` each slot's buffer (both unused on the
+    master). Returns :func:`rx_gather`'s tuple; BAD_COUNTER gives the counter as ``bytes``.
+    """
+    mask, buffer_size = config[RX_MASK], config[RX_BUFFER_SIZE]
+    producer = int(words[config[RX_PRODUCER]])
+    _fence()
+    limit = head - read if buffer_size else mask + 1
+    filled = (producer - read) & 0xFFFF
+    if filled > limit:
+        return BAD_COUNTER, 0, 0, producer
+    count = min(filled, lengths.size)
+    if count == 0:
+        return OK, 0, 0, 0
+    result, fits, used, nbytes = rx_gather(
+        desc, mask, read, count, filled, lengths.size, config[RX_MAX_CHAIN], bufs, sizes,
+        config[RX_ETH_MAX], posted if buffer_size else posted[:0], snap, out, lengths,
+    )  # fmt: skip
+    if result != OK or fits == 0:
+        return result, fits, used, nbytes
+    read += used
+    if buffer_size:
+        post_buffers(desc, mask, head, read + mask + 1 - head, slot_offsets, 0, buffer_size, posted)
+        _fence()
+        words[config[RX_CONSUMER]] = (read + mask + 1) & 0xFFFF
+    else:
+        _fence()
+        words[config[RX_CONSUMER]] = read & 0xFFFF
+    return OK, fits, used, nbytes
 
 
 @_jit

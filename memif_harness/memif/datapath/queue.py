@@ -670,16 +670,26 @@ class RxQueue(_Queue):
         else:
             ring.tail = 0
         self._capacity: _I64 = np.zeros(ring.size, dtype=np.int64)
+        producer, consumer = ring.head_word, ring.tail_word
+        if role is Role.SLAVE:
+            producer, consumer = consumer, producer
+        self._rx_config = kernel.rx_config(
+            mask=ring.mask, max_chain=MAX_CHAIN, eth_max=self._eth_max, producer=producer,
+            consumer=consumer, buffer_size=self.buffer_size,
+        )  # fmt: skip
         #: Producer counter just past each frame handed out and not yet released.
         self._held: list[int] = []
 
     def available(self) -> int:
         """Descriptors ready to read, after validating the producer's counter."""
+        return self._ready(self.ring.head if self.role is Role.MASTER else self.ring.tail)
+
+    def _ready(self, producer: int) -> int:
+        """:meth:`available` for the producer's counter read as ``producer``."""
         if self.role is Role.MASTER:
-            producer, limit = self.ring.head, self.ring.size
-            what = f"ring has {limit}"
+            limit, what = self.ring.size, f"ring has {self.ring.size}"
         else:
-            producer, limit = self.ring.tail, self._head - self._released
+            limit = self._head - self._released
             what = f"{limit} posted"
         filled = (producer - self._released) & 0xFFFF
         if filled > limit:
@@ -754,32 +764,38 @@ class RxQueue(_Queue):
         return fits
 
     def _recv_compiled(self, buf: npt.NDArray[np.uint8], lengths: _I64) -> int:
-        """:meth:`recv_into` in one call of the compiled :func:`kernel.rx_gather`."""
+        """:meth:`recv_into` in one call of the compiled :func:`kernel.rx_burst`."""
         assert self.kernels is not None
-        available = self.available()
-        count = min(available, lengths.size)
-        if count == 0:
-            return 0
-        posted = self._capacity if self.role is Role.SLAVE else None  # the kernel: empty array
-        result, fits, used, nbytes = self.kernels.rx_gather(
-            self._words, self.ring.mask, self._read, count, available, lengths.size,
-            MAX_CHAIN, self._region_bufs, self._sizes, self._eth_max,
-            self._capacity[:0] if posted is None else posted, self._snap, buf, lengths,
+        result, fits, used, value = self.kernels.rx_burst(
+            self._words, self.ring.words, self._rx_config, self._read, self._head,
+            self._region_bufs, self._sizes, self._capacity, self._slot_offsets, self._snap,
+            buf, lengths,
         )  # fmt: skip
-        if result == kernel.LONG_CHAIN:
-            raise self._long_chain()
-        if result == kernel.NEXT_EVERYWHERE:
-            raise self._next_everywhere()
-        if result == kernel.BAD_DESCRIPTOR:
-            self._check_snapshot(self._read, 0, used, rx=True, posted=posted)
-        if result == kernel.NO_ROOM:
-            raise _no_room(nbytes, buf.size)
+        if result != kernel.OK:
+            self._refuse(result, used, value, buf.size)
         if fits:
             self._read += used
+            self._released = self._read
+            if self.role is Role.SLAVE:  # the kernel re-posted every free buffer
+                self._head = self._released + self.ring.size
             self.stats.packets += fits
-            self.stats.bytes += nbytes
-            self._give_back()
+            self.stats.bytes += value
         return fits
+
+    def _refuse(self, result: int, used: int, value: int, room: int) -> None:
+        """Raise for what :func:`kernel.rx_burst` found, in the numpy path's words."""
+        if result == kernel.BAD_COUNTER:
+            self._ready(value)
+        elif result == kernel.LONG_CHAIN:
+            raise self._long_chain()
+        elif result == kernel.NEXT_EVERYWHERE:
+            raise self._next_everywhere()
+        elif result == kernel.BAD_DESCRIPTOR:
+            posted = self._capacity if self.role is Role.SLAVE else None
+            self._check_snapshot(self._read, 0, used, rx=True, posted=posted)
+        elif result == kernel.NO_ROOM:
+            raise _no_room(value, room)
+        raise AssertionError(f"kernel result {result} on ring {self.name} was not refused")
 
     def _give_back(self) -> None:
         """Release everything read: the master moves tail, the slave re-posts."""

@@ -80,8 +80,10 @@ class Ring:
         start = offset + desc_offset(cacheline)
         header = region.buf[offset:start]
         self._cookie = header[COOKIE_OFFSET : COOKIE_OFFSET + 4].view("<u4")
-        self._u16 = header.view("<u2")
-        self._tail_index = cacheline // 2
+        #: The header as u16 words, and where ``head`` and ``tail`` are in it (for kernels).
+        self.words: npt.NDArray[np.uint16] = header.view("<u2")
+        self.head_word = HEAD_OFFSET // 2
+        self.tail_word = cacheline // 2
         #: The ``2**log2_size`` descriptors, a structured :data:`DESC_DTYPE` array
         #: (:data:`DESC_V1_DTYPE` in protocol 1.0).
         self.desc: npt.NDArray[np.void] = region.buf[
@@ -132,29 +134,29 @@ class Ring:
     @property
     def flags(self) -> int:
         """u16 at offset 4 (bit 0: MASK_INT), written by the ring's consumer."""
-        return int(self._u16[FLAGS_OFFSET // 2])
+        return int(self.words[FLAGS_OFFSET // 2])
 
     @flags.setter
     def flags(self, value: int) -> None:
-        self._u16[FLAGS_OFFSET // 2] = value & 0xFFFF
+        self.words[FLAGS_OFFSET // 2] = value & 0xFFFF
 
     @property
     def head(self) -> int:
         """u16 at offset 6, written by the slave."""
-        return int(self._u16[HEAD_OFFSET // 2])
+        return int(self.words[self.head_word])
 
     @head.setter
     def head(self, value: int) -> None:
-        self._u16[HEAD_OFFSET // 2] = value & 0xFFFF
+        self.words[self.head_word] = value & 0xFFFF
 
     @property
     def tail(self) -> int:
         """u16 at offset CL, written by the master."""
-        return int(self._u16[self._tail_index])
+        return int(self.words[self.tail_word])
 
     @tail.setter
     def tail(self, value: int) -> None:
-        self._u16[self._tail_index] = value & 0xFFFF
+        self.words[self.tail_word] = value & 0xFFFF
 
     def __repr__(self) -> str:
         return (
