@@ -205,14 +205,12 @@ def rx_burst(
     )  # fmt: skip
     if result != OK or fits == 0:
         return result, fits, used, nbytes
-    read += used
-    if buffer_size:
-        post_buffers(desc, mask, head, read + mask + 1 - head, slot_offsets, 0, buffer_size, posted)
-        _fence()
-        words[config[RX_CONSUMER]] = (read + mask + 1) & 0xFFFF
-    else:
-        _fence()
-        words[config[RX_CONSUMER]] = read & 0xFFFF
+    ours = read = read + used  # the master's counter: what it has read
+    if buffer_size:  # the slave's: the end of the buffers it posts now
+        ours = read + mask + 1
+        post_buffers(desc, mask, head, ours - head, slot_offsets, 0, buffer_size, posted)
+    _fence()
+    words[config[RX_CONSUMER]] = ours & 0xFFFF
     return OK, fits, used, nbytes
 
 
