@@ -205,6 +205,33 @@ def test_master_transmit_judges_posted_buffers_alike(
     assert outcomes[0] == outcomes[1]
 
 
+@pytest.mark.parametrize("skew", [-1, 0, 1, 15, 16, 17, 0x8000])
+@pytest.mark.parametrize("direction", [0, 1])
+def test_transmit_judges_the_peer_counter_alike(direction: int, skew: int) -> None:
+    """The counter the peer moves on our transmit ring, set ``skew`` slots from ours after a
+    first burst (the master's tail that far behind our head, the slave's head that far
+    ahead of our tail; 16 is the whole ring, 17 and -1 a lie): judged, and the slots it
+    leaves filled, alike."""
+    outcomes = []
+    with twins(log2=4, bsize=2048) as pairs:
+        for pair in pairs:
+            tx, rx = directions(pair)[direction]
+            sizes = np.full(5, 100, dtype=np.int64)
+            data = np.arange(500, dtype=np.int64).astype(np.uint8)
+            assert tx.send_packed(data, sizes) == 5
+            assert _receive(rx, 1 << 16, 5)[0] == "received"
+            if tx.role is Role.SLAVE:
+                tx.ring.tail = tx._next - skew
+            else:
+                tx.ring.head = tx._next + skew
+            try:
+                result: object = tx.send_packed(np.zeros(2000, np.uint8), np.full(20, 100))
+            except RemoteProtocolError as exc:
+                result = exc.reason
+            outcomes.append((result, _state(tx), _memory(pair)))
+    assert outcomes[0] == outcomes[1]
+
+
 def test_kernel_is_named() -> None:
     assert kernel.describe().startswith("numba ")
 

@@ -53,13 +53,26 @@ def rx_config(
     return np.array([mask, max_chain, eth_max, producer, consumer, buffer_size], dtype=np.int64)
 
 
+#: Items of a transmit queue's ``config`` for ``tx_burst``: ring size - 1, the capacity of
+#: the slave's own buffers (0: we are the master), the ethernet-mode descriptor limit (0:
+#: none), the peer's counter and ours (u16 words of the ring header).
+TX_MASK, TX_SLOT_CAPACITY, TX_ETH_MAX, TX_PEER, TX_OURS = range(5)
+
+
+def tx_config(
+    *, mask: int, slot_capacity: int, eth_max: int, peer: int, ours: int
+) -> npt.NDArray[np.int64]:
+    """A transmit queue's ``config`` for ``tx_burst`` (:data:`TX_MASK` ...)."""
+    return np.array([mask, slot_capacity, eth_max, peer, ours], dtype=np.int64)
+
+
 @dataclasses.dataclass(frozen=True)
 class Kernels:
     """The compiled kernels, and what compiled them."""
 
     name: str
     rx_burst: Callable[..., tuple[int, int, int, int]]
-    tx_place: Callable[..., tuple[int, int, int, int, int]]
+    tx_burst: Callable[..., tuple[int, int, int, int, int, int]]
     post_buffers: Callable[..., None]
 
 
@@ -76,7 +89,7 @@ def load() -> Kernels | None:
     return Kernels(
         f"numba {kernel_numba.VERSION}",
         kernel_numba.rx_burst,
-        kernel_numba.tx_place,
+        kernel_numba.tx_burst,
         kernel_numba.post_buffers,
     )
 
@@ -93,11 +106,11 @@ def warm(n_regions: int) -> None:
     desc = np.zeros((1, 4), dtype=np.uint32)  # a ring's descriptors as words
     bufs = tuple(np.zeros(1, dtype=np.uint8) for _ in range(n_regions))
     i64, snap, out = np.zeros(1, np.int64), np.zeros((5, 1), np.int64), np.zeros(1, np.uint8)
+    words = np.zeros(1, np.uint16)
+    config = tx_config(mask=0, slot_capacity=0, eth_max=0, peer=0, ours=0)
     for data in (out, np.frombuffer(b"\0", np.uint8)):  # send_packed's and send()'s
-        kernels.tx_place(desc, 0, 0, 0, 0, i64, bufs, i64, 0, snap, data, i64)
-    words, config = np.zeros(1, np.uint16), rx_config(
-        mask=0, max_chain=0, eth_max=0, producer=0, consumer=0, buffer_size=0
-    )
+        kernels.tx_burst(desc, words, config, 0, i64, bufs, i64, snap, data, i64)
+    config = rx_config(mask=0, max_chain=0, eth_max=0, producer=0, consumer=0, buffer_size=0)
     kernels.rx_burst(desc, words, config, 0, 0, bufs, i64, i64, i64, snap, out, i64)
     kernels.post_buffers(desc, 0, 0, 0, i64, 0, 1, i64)
 

@@ -36,6 +36,11 @@ from .kernel import (
     RX_MAX_CHAIN,
     RX_PRODUCER,
     SHORT_DATA,
+    TX_ETH_MAX,
+    TX_MASK,
+    TX_OURS,
+    TX_PEER,
+    TX_SLOT_CAPACITY,
 )
 
 _NEXT = 1  # DESC_FLAG_NEXT
@@ -229,25 +234,17 @@ def tx_place(
     data: Any,
     lengths: Any,
 ) -> tuple[int, int, int, int, int]:
-    """Transmit: place whole frames of ``lengths`` (packed in ``data``) from slot ``start`` on,
-    into at most ``free`` slots, as :meth:`TxQueue.send_packed` does, and write their
-    descriptors (the counter is the caller's to move).
+    """What :func:`tx_burst` does with the slots: place whole frames of ``lengths`` (packed
+    in ``data``, checked) from slot ``start`` on, into at most ``free`` slots, as
+    :meth:`TxQueue.send_packed` does, and write their descriptors.
 
     The slave (``slot_capacity`` > 0) fills its own buffers at ``slot_offsets``. The master
     (``slot_capacity`` 0) fills the buffers the slave posted: it snapshots and validates as
     many as there are frames, and the rest of ``free`` only if the frames need them, and
     fills no more than ``eth_max`` bytes of each (0: no limit). Returns ``(result, frames,
-    descriptors, bytes, first)``: EMPTY_FRAME for a frame of length <= 0, SHORT_DATA when
-    ``data`` holds fewer than ``bytes`` (checked first, before anything is written), and
-    BAD_DESCRIPTOR gives the snapshot columns ``first..descriptors`` to validate.
+    descriptors, bytes, first)``: BAD_DESCRIPTOR gives the snapshot columns
+    ``first..descriptors`` to validate.
     """
-    total = 0
-    for f in range(lengths.size):
-        if lengths[f] <= 0:
-            return EMPTY_FRAME, 0, 0, 0, 0
-        total += lengths[f]
-    if total > data.size:
-        return SHORT_DATA, 0, 0, total, 0
     master = slot_capacity == 0
     n_regions = len(bufs)
     seen = placed = used = 0
@@ -297,6 +294,54 @@ def tx_place(
         desc[slot, 2] = snap[OFFSET, i]
         desc[slot, 3] = snap[METADATA, i]
     return OK, placed, used, pos, 0
+
+
+@_jit
+def tx_burst(
+    desc: Any,
+    words: Any,
+    config: Any,
+    start: int,
+    slot_offsets: Any,
+    bufs: Any,
+    sizes: Any,
+    snap: Any,
+    data: Any,
+    lengths: Any,
+) -> tuple[int, int, int, int, int, int]:
+    """A whole placement of :meth:`TxQueue.send_packed` from slot ``start`` (our counter) on:
+    check the frames, read and check the peer's counter in the ring header ``words``,
+    :func:`tx_place` into the slots it leaves us, then move our counter past the
+    descriptors written.
+
+    ``config`` holds the queue's numbers (:data:`.kernel.TX_MASK` ...). Returns
+    :func:`tx_place`'s tuple and the free slots: EMPTY_FRAME for a frame of length <= 0,
+    SHORT_DATA when ``data`` holds fewer than ``bytes`` (both before anything is read or
+    written), BAD_COUNTER with the counter as ``bytes``.
+    """
+    total = 0
+    for f in range(lengths.size):
+        if lengths[f] <= 0:
+            return EMPTY_FRAME, 0, 0, 0, 0, 0
+        total += lengths[f]
+    if total > data.size:
+        return SHORT_DATA, 0, 0, total, 0, 0
+    mask, capacity = config[TX_MASK], config[TX_SLOT_CAPACITY]
+    peer = int(words[config[TX_PEER]])
+    _fence()
+    # the slave: the master's tail trails our head by what it has not read; the master: the
+    # slave's head leads our tail by what it posted
+    free = mask + 1 - ((start - peer) & 0xFFFF) if capacity else (peer - start) & 0xFFFF
+    if not 0 <= free <= mask + 1:
+        return BAD_COUNTER, 0, 0, peer, 0, 0
+    result, placed, used, nbytes, first = tx_place(
+        desc, mask, start, free, capacity, slot_offsets, bufs, sizes, config[TX_ETH_MAX], snap,
+        data, lengths,
+    )  # fmt: skip
+    if result == OK and used:
+        _fence()
+        words[config[TX_OURS]] = (start + used) & 0xFFFF
+    return result, placed, used, nbytes, first, free
 
 
 @_jit

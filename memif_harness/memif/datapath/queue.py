@@ -253,20 +253,30 @@ class TxQueue(_Queue):
             ring.tail = 0
         self._pending: list[TxBuffer] = []
         self._pending_rec: list[_Desc] = []
+        peer, ours = ring.head_word, ring.tail_word
+        if role is Role.SLAVE:
+            peer, ours = ours, peer
+        self._tx_config = kernel.tx_config(
+            mask=ring.mask, slot_capacity=self._slot_capacity, eth_max=self._eth_max, peer=peer,
+            ours=ours,
+        )  # fmt: skip
 
     def free(self) -> int:
         """Slots we may fill now, after validating the peer's counter."""
+        return self._free(self.ring.tail if self.role is Role.SLAVE else self.ring.head)
+
+    def _free(self, peer: int) -> int:
+        """:meth:`free` for the peer's counter read as ``peer``."""
         size = self.ring.size
         if self.role is Role.SLAVE:
-            tail = self.ring.tail
-            used = (self._next - tail) & 0xFFFF
+            used = (self._next - peer) & 0xFFFF
             if used > size:
                 raise RemoteProtocolError(
-                    f"ring {self.name}: tail {tail} is not within {size} slots behind "
+                    f"ring {self.name}: tail {peer} is not within {size} slots behind "
                     f"head {self._next & 0xFFFF}"
                 )
             return size - used
-        posted = (self.ring.head - self._next) & 0xFFFF
+        posted = (peer - self._next) & 0xFFFF
         if posted > size:
             raise RemoteProtocolError(
                 f"ring {self.name}: slave posted {posted} slots, ring has {size}"
@@ -406,25 +416,27 @@ class TxQueue(_Queue):
         return placed
 
     def _place_compiled(self, data: npt.NDArray[np.uint8], lengths: _I64) -> int | None:
-        """:meth:`_place_numpy` in one call of the compiled :func:`kernel.tx_place`."""
+        """:meth:`_place_numpy` in one call of the compiled :func:`kernel.tx_burst`."""
         assert self.kernels is not None
-        free, start = self.free(), self._next
-        result, placed, used, nbytes, first = self.kernels.tx_place(
-            self._words, self.ring.mask, start, free, self._slot_capacity,
-            self._slot_offsets, self._region_bufs, self._sizes, self._eth_max, self._snap,
-            data, lengths,
+        start = self._next
+        result, placed, used, nbytes, first, free = self.kernels.tx_burst(
+            self._words, self.ring.words, self._tx_config, start, self._slot_offsets,
+            self._region_bufs, self._sizes, self._snap, data, lengths,
         )  # fmt: skip
         if result == kernel.EMPTY_FRAME:
             raise _empty_frame()
         if result == kernel.SHORT_DATA:
             raise _short_data(nbytes, data.size)
+        if result == kernel.BAD_COUNTER:
+            self._free(nbytes)
+            raise AssertionError(f"the kernel and free() disagree on ring {self.name}")
         if result == kernel.BAD_DESCRIPTOR:
             self._check_snapshot(start, first, used, rx=False)
         if placed == 0 and self._never_fits(int(lengths[0]), free):
             return None
         if placed < lengths.size:
             self.stats.ring_full += 1
-        self._advance(used)
+        self._next += used  # the kernel moved the ring's counter
         self.stats.packets += placed
         self.stats.bytes += nbytes
         return placed
