@@ -247,8 +247,8 @@ def test_libmemif_peer_without_app_is_unavailable(tmp_path: Path) -> None:
 
 
 def test_libmemif_command_line_and_unsupported_specs(tmp_path: Path) -> None:
-    app = tmp_path / "icmp_responder"
-    app.write_text("#!/bin/sh\nexit 0\n")
+    app = tmp_path / "icmp_responder"  # a stand-in: prints a v26.06 usage line, exits
+    app.write_text("#!/bin/sh\nprintf '\\t-m\\tMac address. Default: aa:aa:aa:aa:aa:aa\\n'\n")
     app.chmod(0o755)
     peer = LibmemifPeer(app)
     peer.start()
@@ -256,7 +256,7 @@ def test_libmemif_command_line_and_unsupported_specs(tmp_path: Path) -> None:
                          mac="02:00:00:00:00:09")
     argv = peer.command_line(spec)
     assert argv[argv.index(str(app)):] == [str(app), "-r", "master", "-s", "@abc", "-i", "4",
-                                           "-a", "10.1.1.1", "-h", "02:00:00:00:00:09"]
+                                           "-a", "10.1.1.1", "-m", "02:00:00:00:00:09"]
     with pytest.raises(LibmemifUnsupported, match="a secret"):
         peer.create_interface(InterfaceSpec(role=Role.SLAVE, socket="@x", secret="s"))
     with pytest.raises(LibmemifUnsupported, match="2/2 queues"):
