@@ -364,8 +364,8 @@ def test_real_link_answers_arp_and_echo(real_peer: LibmemifPeer, sock_dir: Path,
         reply = _ping(link, b"")
         assert (reply[IP].src, reply[IP].dst, reply[ICMP].type, reply[ICMP].seq) == (
             PEER_IP, OUR_IP, 0, 1)
-        header = bytearray(bytes(reply[ICMP])[:8])
         if real_peer.burst == 1024:  # v22.10 on, both roles: the request's checksum summed in
+            header = bytearray(bytes(reply[ICMP])[:8])
             header[2:4] = bytes(ICMP(type=8, id=0x4D48, seq=1))[2:4]
             assert reply[ICMP].chksum == internet_checksum(bytes(header))
         elif role is Role.MASTER:  # before, copy mode: header-only, right for no payload
@@ -380,8 +380,8 @@ def test_real_echo_reply_checksum_quirk(real_peer: LibmemifPeer, sock_dir: Path,
                                         role: Role) -> None:
     """The app's ICMP checksum covers the 8-byte header only (master, copy mode, before VPP
     v22.10) or also the request's checksum (slave, zero copy; since v22.10 both roles):
-    replies with payload fail verification (so
-    ``memif-harness ping`` reports them as bad). If this fails, libmemif fixed it."""
+    replies with payload fail verification (so ``memif-harness ping`` reports them as bad).
+    If this fails, libmemif fixed it."""
     spec = InterfaceSpec(role=role, socket=str(sock_dir / "c.sock"), ip=f"{PEER_IP}/24",
                          mac=PEER_MAC)
     link = open_link(real_peer, spec)
