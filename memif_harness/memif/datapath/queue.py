@@ -168,6 +168,12 @@ class _Queue:
         if self.kernels is not None:
             kernel.warm(len(regions))
         self._words = self._desc.view(np.uint32).reshape(ring.size, 4)  # see kernel_numba
+        #: Our counter's and the peer's u16 word in the ring header, for the kernels: on
+        #: every ring the slave moves head and the master tail.
+        self._our_word, self._peer_word = (
+            (ring.head_word, ring.tail_word) if role is Role.SLAVE
+            else (ring.tail_word, ring.head_word)
+        )  # fmt: skip
         self._region_bufs = tuple(self._bufs)
         self._snap = np.zeros((len(DESC_DTYPE.names or ()), ring.size), dtype=np.int64)
         self._eth_max = ETHERNET_MAX_DESC_LEN if mode is Mode.ETHERNET else 0
@@ -253,12 +259,9 @@ class TxQueue(_Queue):
             ring.tail = 0
         self._pending: list[TxBuffer] = []
         self._pending_rec: list[_Desc] = []
-        peer, ours = ring.head_word, ring.tail_word
-        if role is Role.SLAVE:
-            peer, ours = ours, peer
         self._tx_config = kernel.tx_config(
-            mask=ring.mask, slot_capacity=self._slot_capacity, eth_max=self._eth_max, peer=peer,
-            ours=ours,
+            mask=ring.mask, slot_capacity=self._slot_capacity, eth_max=self._eth_max,
+            peer=self._peer_word, ours=self._our_word,
         )  # fmt: skip
 
     def free(self) -> int:
@@ -682,12 +685,9 @@ class RxQueue(_Queue):
         else:
             ring.tail = 0
         self._capacity: _I64 = np.zeros(ring.size, dtype=np.int64)
-        producer, consumer = ring.head_word, ring.tail_word
-        if role is Role.SLAVE:
-            producer, consumer = consumer, producer
         self._rx_config = kernel.rx_config(
-            mask=ring.mask, max_chain=MAX_CHAIN, eth_max=self._eth_max, producer=producer,
-            consumer=consumer, buffer_size=self.buffer_size,
+            mask=ring.mask, max_chain=MAX_CHAIN, eth_max=self._eth_max,
+            producer=self._peer_word, consumer=self._our_word, buffer_size=self.buffer_size,
         )  # fmt: skip
         #: Producer counter just past each frame handed out and not yet released.
         self._held: list[int] = []
